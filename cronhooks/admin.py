@@ -1,0 +1,66 @@
+"""A read-only view of the run history: records are written only by runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from cronhooks.models import JobRun
+
+# ModelAdmin is generic only in django-stubs, not at run time.
+if TYPE_CHECKING:
+    ModelAdmin = admin.ModelAdmin[JobRun]
+else:
+    ModelAdmin = admin.ModelAdmin
+
+
+@admin.register(JobRun)
+class JobRunAdmin(ModelAdmin):
+    list_display = [
+        "job",
+        "status",
+        "reason",
+        "source",
+        "started_at",
+        "duration_ms",
+        "correlation_id",
+    ]
+    list_filter = ["status", "source", "job", "reason", "started_at"]
+    search_fields = ["=id", "=correlation_id", "job"]
+    date_hierarchy = "started_at"
+    ordering = ["-started_at"]
+    readonly_fields = [
+        "id",
+        "job",
+        "status",
+        "reason",
+        "source",
+        "client",
+        "correlation_id",
+        "params",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "error",
+        "output",
+        "output_truncated",
+    ]
+
+    @admin.display(description="duration (ms)")
+    def duration_ms(self, run: JobRun) -> int | None:
+        return run.duration_ms
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: Any | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: Any | None = None
+    ) -> bool:
+        return False

@@ -1,0 +1,59 @@
+"""Bearer-token authentication for the trigger and health views."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from django.http import HttpRequest
+
+from cronhooks.conf import conf
+from cronhooks.exceptions import AuthenticationFailed
+
+# Query-string names a client might try to slip a token through.
+TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "auth", "bearer", "api_key"})
+_BEARER_RE = re.compile(r"Bearer +([\x21-\x7e]+)", re.IGNORECASE)
+
+
+def token_matches(candidate: str) -> bool:
+    """Compare against every configured token in constant time.
+
+    All tokens are compared, with no early exit, so the time taken does not
+    tell which token (or how much of one) matched.
+    """
+    presented = candidate.encode()
+    matched = False
+    for token in conf.tokens:
+        matched |= hmac.compare_digest(presented, token.encode())
+    return matched
+
+
+def authenticate(request: HttpRequest) -> None:
+    """Raise ``AuthenticationFailed`` unless the request carries a valid token."""
+    header = request.headers.get("Authorization", "")
+    if not header:
+        if TOKEN_QUERY_NAMES.intersection(request.GET):
+            raise AuthenticationFailed(
+                "Tokens are never accepted in the query string; send "
+                "'Authorization: Bearer <token>'."
+            )
+        raise AuthenticationFailed("Missing 'Authorization: Bearer <token>' header.")
+    match = _BEARER_RE.fullmatch(header.strip())
+    if match is None:
+        raise AuthenticationFailed(
+            "Malformed Authorization header; expected 'Bearer <token>'."
+        )
+    if not conf.tokens:
+        raise AuthenticationFailed(
+            "No token is configured on the server (CRONHOOKS['TOKENS'])."
+        )
+    if not token_matches(match.group(1)):
+        raise AuthenticationFailed("Invalid token.", invalid_token=True)
+
+
+def is_authenticated(request: HttpRequest) -> bool:
+    try:
+        authenticate(request)
+    except AuthenticationFailed:
+        return False
+    return True

@@ -1,0 +1,181 @@
+"""System checks: every configuration mistake surfaces in ``manage.py check``.
+
+IDs are stable; each is tested by id in ``tests/test_checks.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.management import get_commands, load_command_class
+from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
+
+from cronhooks.conf import DEFAULTS, MIN_TOKEN_LENGTH, conf
+from cronhooks.exceptions import InvalidJobDefinition
+from cronhooks.jobs import Job, definitions
+
+SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "TOKENS": (list, tuple, str),
+    "ENABLED": (bool,),
+    "JOBS": (Mapping,),
+    "MAX_BODY_SIZE": (int,),
+    "OUTPUT_LIMIT": (int,),
+    "RETENTION_DAYS": (int,),
+}
+
+
+@register(Tags.security)
+def check_tokens(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if not conf.tokens:
+        return [
+            Error(
+                "No bearer token is configured, so every trigger is refused.",
+                hint="Set CRONHOOKS['TOKENS'] to a list of secrets, e.g. from an "
+                "environment variable; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+                id="cronhooks.E001",
+            )
+        ]
+    # Never show a token: name it by position.
+    return [
+        Error(
+            f"Token #{position} in CRONHOOKS['TOKENS'] is {len(token)} characters; "
+            f"at least {MIN_TOKEN_LENGTH} are required.",
+            hint="Use a long random secret such as secrets.token_urlsafe(32).",
+            id="cronhooks.E002",
+        )
+        for position, token in enumerate(conf.tokens, start=1)
+        if len(token) < MIN_TOKEN_LENGTH
+    ]
+
+
+@register()
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    raw = getattr(settings, "CRONHOOKS", {})
+    if not isinstance(raw, Mapping):
+        return [
+            Error(
+                "CRONHOOKS must be a dict.",
+                hint=f"It is a {type(raw).__name__}.",
+                id="cronhooks.E003",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            errors.append(
+                Error(
+                    f"CRONHOOKS has an unknown key {key!r}.",
+                    hint=f"Known keys: {', '.join(DEFAULTS)}.",
+                    id="cronhooks.E003",
+                )
+            )
+            continue
+        expected = SETTING_TYPES[key]
+        wrong_type = not isinstance(value, expected) or (
+            expected == (int,) and isinstance(value, bool)
+        )
+        negative = expected == (int,) and not wrong_type and value < 0
+        if wrong_type or negative:
+            names = " or ".join(kind.__name__ for kind in expected)
+            errors.append(
+                Error(
+                    f"CRONHOOKS[{key!r}] must be a {names}"
+                    + (" of at least 0." if negative else "."),
+                    hint=f"The default is {DEFAULTS[key]!r}.",
+                    id="cronhooks.E003",
+                )
+            )
+    return errors
+
+
+@register()
+def check_jobs(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for job in definitions().values():
+        if isinstance(job, InvalidJobDefinition):
+            errors.append(Error(str(job), id=job.check_id))
+        elif job.callable:
+            errors.extend(_check_callable(job))
+        else:
+            errors.extend(_check_command(job))
+    return errors
+
+
+def _check_callable(job: Job) -> list[CheckMessage]:
+    try:
+        target = import_string(job.callable)
+    except ImportError as error:
+        message = f"Job {job.name!r} runs {job.callable!r}, which cannot be imported"
+        return [Error(f"{message}: {error}", id="cronhooks.E005")]
+    if not callable(target):
+        return [
+            Error(
+                f"Job {job.name!r} runs {job.callable!r}, which is not callable.",
+                id="cronhooks.E005",
+            )
+        ]
+    return []
+
+
+def _check_command(job: Job) -> list[CheckMessage]:
+    app_name = get_commands().get(job.command)
+    if app_name is None:
+        return [
+            Error(
+                f"Job {job.name!r} runs the command {job.command!r}, which does "
+                "not exist.",
+                hint="Check the spelling and that the app providing it is in "
+                "INSTALLED_APPS; `manage.py help` lists the commands.",
+                id="cronhooks.E005",
+            )
+        ]
+    command = (
+        app_name
+        if isinstance(app_name, BaseCommand)
+        else load_command_class(app_name, job.command)
+    )
+    parser = command.create_parser("manage.py", job.command)
+    # The same sets call_command() accepts.
+    dests = {action.dest for action in parser._actions} | set(command.stealth_options)
+    flags = set(parser._option_string_actions)
+    errors: list[CheckMessage] = []
+    unknown_args = [
+        arg
+        for arg in job.args
+        if arg.startswith("-") and arg.split("=")[0] not in flags
+    ]
+    if unknown_args:
+        errors.append(
+            Error(
+                f"Job {job.name!r} passes {', '.join(unknown_args)} to "
+                f"{job.command!r}, which does not accept it.",
+                hint=f"`manage.py help {job.command}` lists its options.",
+                id="cronhooks.E006",
+            )
+        )
+    targets = [*job.options, *(param.option for param in job.params.values())]
+    unknown_options = [option for option in targets if option not in dests]
+    if unknown_options:
+        errors.append(
+            Error(
+                f"Job {job.name!r} sets option(s) {', '.join(unknown_options)} that "
+                f"{job.command!r} does not accept.",
+                hint="Options and a parameter's 'option' are destination names "
+                f"(e.g. 'recently_updated_delta'); {job.command!r} accepts: "
+                f"{', '.join(sorted(dests))}.",
+                id="cronhooks.E006",
+            )
+        )
+    return errors

@@ -1,0 +1,83 @@
+"""A typed, lazy view of the one ``CRONHOOKS`` setting.
+
+Values are read on every access, never at import time, so
+``override_settings(CRONHOOKS=...)`` works everywhere. Type mistakes are
+reported by the system checks in ``checks.py``; here a wrong type falls back
+to the default so that a misconfigured project still answers requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Bearer tokens accepted by the trigger and health views. Several may be
+    # valid at once so a token can be rotated without downtime.
+    "TOKENS": [],
+    # The global switch: False refuses every trigger with 503 (e.g. staging).
+    "ENABLED": True,
+    # Job name -> definition; see jobs.py for the keys of a definition.
+    "JOBS": {},
+    # Largest request body accepted, in bytes.
+    "MAX_BODY_SIZE": 16 * 1024,
+    # How much of a command's stdout and stderr is kept (the tail), in characters.
+    "OUTPUT_LIMIT": 16 * 1024,
+    # Run records older than this many days are removed by `cronhooks prune`.
+    "RETENTION_DAYS": 30,
+}
+
+MIN_TOKEN_LENGTH = 32
+
+
+class Settings:
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        value = getattr(settings, "CRONHOOKS", {})
+        return value if isinstance(value, Mapping) else {}
+
+    def _get(self, key: str, expected: type | tuple[type, ...]) -> Any:
+        value = self.raw.get(key, DEFAULTS[key])
+        if not isinstance(value, expected) or (
+            expected is int and isinstance(value, bool)
+        ):
+            return DEFAULTS[key]
+        return value
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        value = self.raw.get("TOKENS", DEFAULTS["TOKENS"])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            return ()
+        return tuple(token for token in value if isinstance(token, str) and token)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._get("ENABLED", bool))
+
+    @property
+    def jobs(self) -> Mapping[str, Any]:
+        value: Mapping[str, Any] = self._get("JOBS", Mapping)
+        return value
+
+    @property
+    def max_body_size(self) -> int:
+        value: int = self._get("MAX_BODY_SIZE", int)
+        return value
+
+    @property
+    def output_limit(self) -> int:
+        value: int = self._get("OUTPUT_LIMIT", int)
+        return value
+
+    @property
+    def retention_days(self) -> int:
+        value: int = self._get("RETENTION_DAYS", int)
+        return value
+
+
+conf = Settings()

@@ -1,0 +1,101 @@
+"""Every way a trigger can be refused, each with its one HTTP status code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class InvalidJobDefinition(ImproperlyConfigured):
+    """A job in ``CRONHOOKS["JOBS"]`` cannot be used as written."""
+
+    def __init__(self, message: str, *, check_id: str) -> None:
+        super().__init__(message)
+        self.check_id = check_id
+
+
+class TriggerRejected(Exception):
+    """A trigger that was refused before its job ran.
+
+    ``code`` is a stable machine-readable reason, stored on the run record and
+    sent in the response; ``status_code`` is the HTTP status it maps to.
+    """
+
+    status_code = 400
+    code = "rejected"
+    headers: Mapping[str, str] = {}
+
+    def __init__(
+        self, message: str, *, details: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = dict(details or {})
+
+
+class MethodNotAllowed(TriggerRejected):
+    status_code = 405
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"{method} is not allowed; use {', '.join(allowed)}.")
+        self.headers = {"Allow": ", ".join(allowed)}
+
+
+class AuthenticationFailed(TriggerRejected):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, *, invalid_token: bool = False) -> None:
+        super().__init__(message)
+        # RFC 6750 section 3: say "invalid_token" only when one was presented.
+        challenge = 'Bearer realm="cronhooks"'
+        if invalid_token:
+            challenge += ', error="invalid_token"'
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class BodyTooLarge(TriggerRejected):
+    status_code = 413
+    code = "body_too_large"
+
+
+class InvalidBody(TriggerRejected):
+    status_code = 400
+    code = "invalid_body"
+
+
+class InvalidParameters(TriggerRejected):
+    status_code = 400
+    code = "invalid_parameters"
+
+
+class UnknownJob(TriggerRejected):
+    status_code = 404
+    code = "unknown_job"
+
+
+class JobDisabled(TriggerRejected):
+    status_code = 503
+    code = "job_disabled"
+
+
+class JobsDisabled(TriggerRejected):
+    status_code = 503
+    code = "jobs_disabled"
+
+
+class JobMisconfigured(TriggerRejected):
+    """The job's definition is invalid; ``manage.py check`` says why."""
+
+    status_code = 503
+    code = "job_misconfigured"
+
+
+class BackendUnavailable(TriggerRejected):
+    """Something the run needs (the database, a lock server) is down."""
+
+    status_code = 503
+    code = "backend_unavailable"
+    headers = {"Retry-After": "30"}

@@ -1,0 +1,112 @@
+"""The checks behind ``GET /health``: each small, cheap and safe to expose."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from django.db import DatabaseError, connections, router
+from django.utils import timezone
+
+from cronhooks.conf import MIN_TOKEN_LENGTH, conf
+from cronhooks.exceptions import InvalidJobDefinition
+from cronhooks.jobs import all_jobs, definitions
+from cronhooks.models import JobRun
+
+logger = structlog.get_logger("cronhooks")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = "ok"
+
+
+def check_database() -> CheckResult:
+    alias = router.db_for_write(JobRun)
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        # The driver's message can name hosts and users: keep it in the logs.
+        logger.warning("health_database_unavailable", alias=alias, exc_info=True)
+        return CheckResult("database", False, "unavailable")
+    return CheckResult("database", True)
+
+
+def check_auth() -> CheckResult:
+    if not conf.tokens:
+        return CheckResult("auth", False, "no token configured")
+    if any(len(token) < MIN_TOKEN_LENGTH for token in conf.tokens):
+        return CheckResult("auth", False, "a configured token is too short")
+    return CheckResult("auth", True)
+
+
+def check_jobs() -> CheckResult:
+    broken = [
+        name
+        for name, job in definitions().items()
+        if isinstance(job, InvalidJobDefinition)
+    ]
+    if broken:
+        return CheckResult("jobs", False, f"misconfigured: {', '.join(broken)}")
+    return CheckResult("jobs", True)
+
+
+CHECKS: tuple[Callable[[], CheckResult], ...] = (check_database, check_auth, check_jobs)
+
+
+def run_checks() -> list[CheckResult]:
+    results = []
+    for check in CHECKS:
+        try:
+            results.append(check())
+        # A health endpoint must answer even when a check has a bug.
+        except Exception:
+            logger.exception("health_check_crashed", check=check.__name__)
+            name = check.__name__.removeprefix("check_")
+            results.append(CheckResult(name, False, "unknown error"))
+    return results
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def run_summary(run: JobRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "source": run.source,
+        "correlation_id": run.correlation_id,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_ms": run.duration_ms,
+        "error": run.error or None,
+    }
+
+
+def job_report() -> dict[str, dict[str, Any]]:
+    """Every valid job with its last executed run, in one query."""
+    jobs = all_jobs()
+    latest = {
+        run.job: run
+        for run in JobRun.objects.filter(job__in=list(jobs)).executed().latest_per_job()
+    }
+    now = timezone.now()
+    report = {}
+    for name, job in jobs.items():
+        last = latest.get(name)
+        next_run = job.next_run(now)
+        report[name] = {
+            "enabled": job.enabled and conf.enabled,
+            "runs": job.target,
+            "schedule": job.schedule or None,
+            "next_run": _iso(next_run),
+            "last_run": None if last is None else run_summary(last),
+        }
+    return report

@@ -1,0 +1,393 @@
+"""Job definitions: the allowlist of what an HTTP trigger may run.
+
+A job is declared in ``CRONHOOKS["JOBS"]`` as ``name: {...}`` with these keys:
+
+``command``      management command name (or ``callable``, a dotted path)
+``args``         fixed command-line arguments, e.g. ``["--recently-updated"]``
+``options``      fixed options by destination name, e.g. ``{"verbosity": 0}``
+``params``       parameters a caller may pass, ``name: {type, min, max, ...}``
+``schedule``     a cron expression (five fields), or absent for manual jobs
+``lock_ttl``     seconds a run may hold the job's lock (default 3600)
+``enabled``      False refuses triggers with 503 (default True)
+``description``  free text shown by ``cronhooks list`` and ``/health``
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any, Literal, cast
+
+from cronsim import CronSim, CronSimError
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from cronhooks.conf import conf
+from cronhooks.exceptions import (
+    InvalidJobDefinition,
+    InvalidParameters,
+    JobMisconfigured,
+    UnknownJob,
+)
+
+JOB_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+PARAM_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+DEFAULT_LOCK_TTL = 3600
+DEFAULT_MAX_LENGTH = 200
+
+JOB_KEYS = frozenset(
+    {
+        "command",
+        "callable",
+        "args",
+        "options",
+        "params",
+        "schedule",
+        "lock_ttl",
+        "enabled",
+        "description",
+    }
+)
+PARAM_KEYS = frozenset(
+    {"type", "option", "default", "required", "min", "max", "choices", "max_length"}
+)
+ParamType = Literal["int", "float", "bool", "str"]
+PARAM_TYPES: tuple[ParamType, ...] = ("int", "float", "bool", "str")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+_INT_RE = re.compile(r"[+-]?\d{1,18}")
+_FLOAT_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: ParamType
+    option: str
+    default: Any = None
+    required: bool = False
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] = ()
+    max_length: int = DEFAULT_MAX_LENGTH
+
+    def clean(self, value: object) -> Any:
+        """Coerce a query-string or JSON value, or raise ``ValueError``."""
+        cleaned = _COERCERS[self.type](value)
+        if isinstance(cleaned, int | float) and not isinstance(cleaned, bool):
+            if self.min is not None and cleaned < self.min:
+                raise ValueError(f"must be at least {_number(self.min)}")
+            if self.max is not None and cleaned > self.max:
+                raise ValueError(f"must be at most {_number(self.max)}")
+        if isinstance(cleaned, str) and len(cleaned) > self.max_length:
+            raise ValueError(f"must be at most {self.max_length} characters")
+        if self.choices and cleaned not in self.choices:
+            allowed = ", ".join(str(choice) for choice in self.choices)
+            raise ValueError(f"must be one of: {allowed}")
+        return cleaned
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    command: str = ""
+    callable: str = ""
+    args: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Param] = field(default_factory=dict)
+    schedule: str = ""
+    lock_ttl: int = DEFAULT_LOCK_TTL
+    enabled: bool = True
+    description: str = ""
+
+    @property
+    def target(self) -> str:
+        """What the job runs, as a person would type it."""
+        if self.callable:
+            return self.callable
+        return " ".join([self.command, *self.args])
+
+    def clean_params(self, raw: Mapping[str, object]) -> dict[str, Any]:
+        """Validate caller parameters, or raise ``InvalidParameters`` naming each."""
+        errors: dict[str, str] = {}
+        cleaned: dict[str, Any] = {}
+        for name in raw:
+            if name not in self.params:
+                errors[name] = "unknown parameter"
+        for name, param in self.params.items():
+            if name in raw:
+                try:
+                    cleaned[name] = param.clean(raw[name])
+                except ValueError as error:
+                    errors[name] = str(error)
+            elif param.required:
+                errors[name] = "is required"
+            elif param.default is not None:
+                cleaned[name] = param.default
+        if errors:
+            summary = "; ".join(f"{name}: {reason}" for name, reason in errors.items())
+            raise InvalidParameters(f"Invalid parameters: {summary}.", details=errors)
+        return cleaned
+
+    def call_options(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Keyword options for ``call_command``: fixed options plus parameters."""
+        options = dict(self.options)
+        for name, value in params.items():
+            options[self.params[name].option] = value
+        return options
+
+    def load_callable(self) -> Callable[..., object]:
+        return cast("Callable[..., object]", import_string(self.callable))
+
+    def next_run(self, after: datetime) -> datetime | None:
+        if not self.schedule:
+            return None
+        return next(CronSim(self.schedule, after))
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _to_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
+        return int(value)
+    raise ValueError("must be an integer")
+
+
+def _to_float(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    numeric = isinstance(value, int | float) or (
+        isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()) is not None
+    )
+    if not numeric:
+        raise ValueError("must be a number")
+    number = float(cast("str | float", value))
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    return number
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise ValueError("must be true or false")
+
+
+def _to_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+_COERCERS: dict[str, Callable[[object], Any]] = {
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _to_bool,
+    "str": _to_str,
+}
+
+
+def parse_param(job_name: str, name: str, spec: object) -> Param:
+    where = f"Job {job_name!r} parameter {name!r}"
+
+    def invalid(message: str) -> InvalidJobDefinition:
+        return InvalidJobDefinition(f"{where} {message}", check_id="cronhooks.E007")
+
+    if not isinstance(name, str) or not PARAM_NAME_RE.match(name):
+        raise invalid("needs a name of lowercase letters, digits and underscores.")
+    if not isinstance(spec, Mapping):
+        raise invalid("must be a dict.")
+    unknown = sorted(set(spec) - PARAM_KEYS)
+    if unknown:
+        raise invalid(f"has unknown keys: {', '.join(map(str, unknown))}.")
+    kind = spec.get("type")
+    if kind not in PARAM_TYPES:
+        raise invalid(f"has type {kind!r}; use one of {', '.join(PARAM_TYPES)}.")
+    option = spec.get("option", name)
+    if not isinstance(option, str) or not option.isidentifier():
+        raise invalid("has an 'option' that is not a command option name.")
+    bounds: dict[str, float | None] = {}
+    for key in ("min", "max"):
+        bound = spec.get(key)
+        if bound is not None and (
+            kind not in ("int", "float")
+            or isinstance(bound, bool)
+            or not isinstance(bound, int | float)
+        ):
+            raise invalid(f"has '{key}' but only int and float take numeric bounds.")
+        bounds[key] = bound
+    low, high = bounds["min"], bounds["max"]
+    if low is not None and high is not None and low > high:
+        raise invalid("has 'min' greater than 'max'.")
+    max_length = spec.get("max_length", DEFAULT_MAX_LENGTH)
+    if (
+        isinstance(max_length, bool)
+        or not isinstance(max_length, int)
+        or max_length < 1
+    ):
+        raise invalid("has a 'max_length' that is not a positive integer.")
+    required = spec.get("required", False)
+    if not isinstance(required, bool):
+        raise invalid("has a 'required' that is not True or False.")
+    choices = spec.get("choices", ())
+    if not isinstance(choices, list | tuple):
+        raise invalid("has 'choices' that are not a list.")
+    param = Param(
+        name=name,
+        type=kind,
+        option=option,
+        required=required,
+        min=low,
+        max=high,
+        choices=tuple(choices),
+        max_length=max_length,
+    )
+    for choice in param.choices:
+        try:
+            param.clean(choice)
+        except ValueError as error:
+            raise invalid(f"has a choice {choice!r} that {error}.") from None
+    default = spec.get("default")
+    if default is not None:
+        if required:
+            raise invalid("is required, so it cannot have a default.")
+        try:
+            default = param.clean(default)
+        except ValueError as error:
+            raise invalid(f"has a default {default!r} that {error}.") from None
+    return Param(**{**param.__dict__, "default": default})
+
+
+def parse_job(name: object, spec: object) -> Job:
+    """Build a ``Job`` from its settings entry, or raise ``InvalidJobDefinition``."""
+    if not isinstance(name, str) or not JOB_NAME_RE.match(name):
+        raise InvalidJobDefinition(
+            f"Job name {name!r} must be a slug of lowercase letters, digits, '-' "
+            "and '_' (at most 64 characters): it is part of the URL.",
+            check_id="cronhooks.E004",
+        )
+
+    def invalid(message: str, check_id: str = "cronhooks.E004") -> InvalidJobDefinition:
+        return InvalidJobDefinition(f"Job {name!r} {message}", check_id=check_id)
+
+    if not isinstance(spec, Mapping):
+        raise invalid("must be a dict.")
+    unknown = sorted(set(spec) - JOB_KEYS)
+    if unknown:
+        raise invalid(f"has unknown keys: {', '.join(map(str, unknown))}.")
+    command = spec.get("command", "")
+    target = spec.get("callable", "")
+    if not isinstance(command, str) or not isinstance(target, str):
+        raise invalid("needs 'command' and 'callable' to be strings.")
+    if bool(command) == bool(target):
+        raise invalid("needs exactly one of 'command' or 'callable'.")
+    args = spec.get("args", [])
+    if not isinstance(args, list | tuple) or not all(isinstance(a, str) for a in args):
+        raise invalid("has 'args' that are not a list of strings.")
+    if target and args:
+        raise invalid("has 'args', which only a 'command' takes.")
+    options = spec.get("options", {})
+    if not isinstance(options, Mapping) or not all(
+        isinstance(key, str) and key.isidentifier() for key in options
+    ):
+        raise invalid("has 'options' that are not a dict keyed by option names.")
+    params_spec = spec.get("params", {})
+    if not isinstance(params_spec, Mapping):
+        raise invalid("has 'params' that are not a dict.", "cronhooks.E007")
+    params = {
+        param_name: parse_param(name, param_name, param_spec)
+        for param_name, param_spec in params_spec.items()
+    }
+    feeds: dict[str, str] = {}
+    for param in params.values():
+        if param.option in options or param.option in feeds:
+            raise invalid(
+                f"feeds option {param.option!r} twice (parameter {param.name!r}).",
+                "cronhooks.E007",
+            )
+        feeds[param.option] = param.name
+    schedule = spec.get("schedule", "")
+    if not isinstance(schedule, str):
+        raise invalid("has a 'schedule' that is not a string.", "cronhooks.E008")
+    if schedule:
+        try:
+            CronSim(schedule, datetime.now(timezone.utc))
+        except CronSimError as error:
+            raise invalid(
+                f"has an invalid cron expression {schedule!r}: {error}.",
+                "cronhooks.E008",
+            ) from None
+    lock_ttl = spec.get("lock_ttl", DEFAULT_LOCK_TTL)
+    if isinstance(lock_ttl, bool) or not isinstance(lock_ttl, int) or lock_ttl < 1:
+        raise invalid("has a 'lock_ttl' that is not a positive number of seconds.")
+    enabled = spec.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise invalid("has an 'enabled' that is not True or False.")
+    description = spec.get("description", "")
+    if not isinstance(description, str):
+        raise invalid("has a 'description' that is not a string.")
+    return Job(
+        name=name,
+        command=command,
+        callable=target,
+        args=tuple(args),
+        options=dict(options),
+        params=params,
+        schedule=schedule,
+        lock_ttl=lock_ttl,
+        enabled=enabled,
+        description=description,
+    )
+
+
+@cache
+def _parse_all() -> dict[str, Job | InvalidJobDefinition]:
+    parsed: dict[str, Job | InvalidJobDefinition] = {}
+    for name, spec in conf.jobs.items():
+        try:
+            parsed[str(name)] = parse_job(name, spec)
+        except InvalidJobDefinition as error:
+            parsed[str(name)] = error
+    return parsed
+
+
+def definitions() -> dict[str, Job | InvalidJobDefinition]:
+    """Every declared job, or the reason its definition is unusable."""
+    return dict(_parse_all())
+
+
+def all_jobs() -> dict[str, Job]:
+    """The jobs whose definitions are valid, in declaration order."""
+    return {name: job for name, job in _parse_all().items() if isinstance(job, Job)}
+
+
+def get_job(name: str) -> Job:
+    job = _parse_all().get(name)
+    if job is None:
+        raise UnknownJob(f"There is no job named {name!r}.")
+    if isinstance(job, InvalidJobDefinition):
+        raise JobMisconfigured(
+            f"Job {name!r} is misconfigured; run `manage.py check` for details."
+        )
+    return job
+
+
+@receiver(setting_changed)
+def _reset_jobs(*, setting: str, **kwargs: object) -> None:
+    if setting == "CRONHOOKS":
+        _parse_all.cache_clear()

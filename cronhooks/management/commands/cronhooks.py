@@ -1,0 +1,156 @@
+"""``manage.py cronhooks list | run <job> [--param name=value] | prune``."""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentTypeError
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from cronhooks.conf import conf
+from cronhooks.jobs import definitions
+from cronhooks.log import correlation_id
+from cronhooks.models import JobRun
+from cronhooks.runs import Trigger, run_job
+
+
+def name_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ArgumentTypeError(f"expected name=value, got {text!r}")
+    return name, value
+
+
+class Command(BaseCommand):
+    help = "List, run and prune cronhooks jobs."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        actions.add_parser("list", help="Show every job, its schedule and last run.")
+        run = actions.add_parser(
+            "run", help="Run a job through the same path as an HTTP trigger."
+        )
+        run.add_argument("job")
+        run.add_argument(
+            "--param",
+            "-p",
+            action="append",
+            default=[],
+            type=name_value,
+            metavar="NAME=VALUE",
+            help="A job parameter; repeat for several.",
+        )
+        run.add_argument(
+            "--correlation-id", help="Correlate with another system's logs."
+        )
+        run.add_argument(
+            "--json", action="store_true", help="Print the result as JSON."
+        )
+        prune = actions.add_parser("prune", help="Delete old run records.")
+        prune.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help="Keep this many days (default: CRONHOOKS['RETENTION_DAYS']).",
+        )
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if action == "list":
+            self.list_jobs()
+        elif action == "run":
+            self.run_one(options["job"], options)
+        else:
+            self.prune(options["days"])
+
+    def list_jobs(self) -> None:
+        latest = {
+            run.job: run
+            for run in JobRun.objects.filter(job__in=list(definitions()))
+            .executed()
+            .latest_per_job()
+        }
+        rows = [("JOB", "SCHEDULE", "ENABLED", "LAST RUN", "RUNS")]
+        for name, job in definitions().items():
+            if isinstance(job, Exception):
+                rows.append((name, "-", "-", "-", f"MISCONFIGURED: {job}"))
+                continue
+            last = latest.get(name)
+            last_text = (
+                f"{last.status} {last.started_at:%Y-%m-%d %H:%M:%S}"
+                if last
+                else "never"
+            )
+            enabled = "yes" if job.enabled and conf.enabled else "no"
+            rows.append(
+                (name, job.schedule or "manual", enabled, last_text, job.target)
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [
+                cell.ljust(width) for cell, width in zip(row, widths, strict=False)
+            ]
+            self.stdout.write("  ".join([*cells, row[-1]]).rstrip())
+
+    def run_one(self, job: str, options: dict[str, Any]) -> None:
+        params = dict(options["param"])
+        if len(params) != len(options["param"]):
+            raise CommandError("Each --param may be given once.")
+        outcome = run_job(
+            Trigger(
+                job=job,
+                source=JobRun.Source.CLI,
+                correlation_id=correlation_id(options["correlation_id"]),
+                params=params,
+            )
+        )
+        run = outcome.run
+        if options["json"]:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "status": run.status,
+                        "job": run.job,
+                        "run_id": run.run_id,
+                        "correlation_id": run.correlation_id,
+                        "duration_ms": run.duration_ms,
+                        "reason": run.reason or None,
+                        "error": run.error or None,
+                        "output": run.output,
+                    }
+                )
+            )
+        elif run.output:
+            self.stdout.write(run.output.rstrip("\n"))
+        if outcome.rejection is not None:
+            details = "".join(
+                f"\n  {name}: {reason}"
+                for name, reason in outcome.rejection.details.items()
+            )
+            raise CommandError(f"{outcome.rejection.message}{details}", returncode=2)
+        if not outcome.succeeded:
+            raise CommandError(f"Job {job!r} failed: {run.error}", returncode=1)
+        if not options["json"]:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{job} succeeded in {run.duration_ms} ms (run {run.run_id}, "
+                    f"correlation {run.correlation_id})"
+                )
+            )
+
+    def prune(self, days: int | None) -> None:
+        keep = conf.retention_days if days is None else days
+        if keep < 0:
+            raise CommandError("--days must be 0 or more.")
+        cutoff = timezone.now() - timedelta(days=keep)
+        deleted, _ = (
+            JobRun.objects.filter(started_at__lt=cutoff)
+            .exclude(status=JobRun.Status.RUNNING)
+            .delete()
+        )
+        self.stdout.write(
+            f"Deleted {deleted} run record(s) started before "
+            f"{cutoff:%Y-%m-%d %H:%M:%S %Z}."
+        )

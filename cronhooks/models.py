@@ -1,0 +1,84 @@
+"""Run history: one row for every trigger attempt, refused ones included."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.db import models
+from django.db.models.functions import RowNumber
+
+
+class JobRunQuerySet(models.QuerySet["JobRun"]):
+    def executed(self) -> JobRunQuerySet:
+        """Runs whose job actually started (not refused triggers)."""
+        return self.exclude(status=JobRun.Status.REJECTED)
+
+    def latest_per_job(self) -> JobRunQuerySet:
+        """The newest run of each job, in one query whatever the history size."""
+        return self.annotate(
+            position=models.Window(
+                RowNumber(),
+                partition_by=models.F("job"),
+                order_by=[models.F("started_at").desc(), models.F("id").desc()],
+            )
+        ).filter(position=1)
+
+
+class JobRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        REJECTED = "rejected"
+
+    class Source(models.TextChoices):
+        HTTP = "http", "HTTP"
+        CLI = "cli", "CLI"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    params = models.JSONField(default=dict, blank=True)
+    correlation_id = models.CharField(max_length=64, db_index=True)
+    client = models.CharField(
+        max_length=64, blank=True, help_text="Caller address, for HTTP triggers."
+    )
+    reason = models.CharField(
+        max_length=32, blank=True, help_text="Why a trigger was refused or failed."
+    )
+    error = models.TextField(blank=True)
+    output = models.TextField(blank=True, help_text="Tail of stdout and stderr.")
+    output_truncated = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(
+                fields=["job", "-started_at"], name="cronhooks_run_job_started"
+            ),
+            models.Index(fields=["started_at"], name="cronhooks_run_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.status} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def run_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def duration_ms(self) -> int | None:
+        duration = self.duration
+        return None if duration is None else round(duration.total_seconds() * 1000)

@@ -1,0 +1,190 @@
+"""HTTP entry points: parse, authenticate, delegate to ``run_job``, render."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, JsonResponse, QueryDict
+from django.views.decorators.csrf import csrf_exempt
+
+from cronhooks.auth import authenticate, is_authenticated
+from cronhooks.conf import conf
+from cronhooks.exceptions import (
+    BodyTooLarge,
+    InvalidBody,
+    InvalidParameters,
+    MethodNotAllowed,
+    TriggerRejected,
+)
+from cronhooks.health import job_report, run_checks
+from cronhooks.log import correlation_id
+from cronhooks.models import JobRun
+from cronhooks.runs import Outcome, Trigger, reject, run_job
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+def _respond(
+    body: dict[str, Any],
+    *,
+    status: int,
+    correlation: str,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
+    response = JsonResponse(body, status=status, headers=headers)
+    response[CORRELATION_HEADER] = correlation
+    return response
+
+
+def _error(rejection: TriggerRejected) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": rejection.code, "message": rejection.message}
+    if rejection.details:
+        error["details"] = rejection.details
+    return error
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def read_params(request: HttpRequest) -> dict[str, object]:
+    """Parameters from the query string and a JSON object (or form) body."""
+    limit = conf.max_body_size
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit():
+        raise InvalidBody("Content-Length is not a number.")
+    if int(declared) > limit:
+        raise BodyTooLarge(f"The body is larger than {limit} bytes.")
+    params = _single_values(request.GET, "query string")
+    body = request.body
+    if len(body) > limit:
+        raise BodyTooLarge(f"The body is larger than {limit} bytes.")
+    if request.content_type in FORM_TYPES:
+        data = _form_params(request)
+    elif body.strip():
+        data = _json_params(body)
+    else:
+        data = {}
+    both = dict.fromkeys(data, "given in both the query string and the body")
+    both = {name: reason for name, reason in both.items() if name in params}
+    if both:
+        raise InvalidParameters("Each parameter may be given once.", details=both)
+    return {**params, **data}
+
+
+def _single_values(values: QueryDict, where: str) -> dict[str, object]:
+    repeated = {
+        name: "given more than once" for name in values if len(values.getlist(name)) > 1
+    }
+    if repeated:
+        raise InvalidParameters(
+            f"Each parameter may be given once in the {where}.", details=repeated
+        )
+    return dict(values.items())
+
+
+def _form_params(request: HttpRequest) -> dict[str, object]:
+    # curl -d '{"delta": 5}' without a Content-Type sends JSON labelled as a form.
+    if request.body.lstrip().startswith(b"{"):
+        raise InvalidBody(
+            "The body looks like JSON but is labelled as a form; send "
+            "'Content-Type: application/json'."
+        )
+    if request.FILES:
+        raise InvalidBody("File uploads are not accepted.")
+    return _single_values(request.POST, "body")
+
+
+def _json_params(body: bytes) -> dict[str, object]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidBody(f"The body is not valid JSON: {error}.") from None
+    if not isinstance(data, dict):
+        raise InvalidBody("The body must be a JSON object of parameters.")
+    return data
+
+
+def render_outcome(outcome: Outcome, correlation: str) -> JsonResponse:
+    run = outcome.run
+    body: dict[str, Any] = {
+        "status": run.status,
+        "job": run.job,
+        "run_id": run.run_id,
+        "correlation_id": correlation,
+    }
+    rejection = outcome.rejection
+    if rejection is not None:
+        body["error"] = _error(rejection)
+        return _respond(
+            body,
+            status=rejection.status_code,
+            correlation=correlation,
+            headers=dict(rejection.headers),
+        )
+    body.update(
+        params=run.params,
+        started_at=run.started_at.isoformat(),
+        finished_at=run.finished_at.isoformat() if run.finished_at else None,
+        duration_ms=run.duration_ms,
+        output=run.output,
+        output_truncated=run.output_truncated,
+    )
+    if run.status != JobRun.Status.SUCCEEDED:
+        body["error"] = {"code": run.reason, "message": run.error}
+        return _respond(body, status=500, correlation=correlation)
+    return _respond(body, status=200, correlation=correlation)
+
+
+# Bearer tokens, not cookies, authenticate these views: CSRF does not apply.
+# Not wrapped in ATOMIC_REQUESTS: the "running" record must be visible at once.
+@csrf_exempt
+@transaction.non_atomic_requests
+def trigger(request: HttpRequest, job: str) -> JsonResponse:
+    trigger = Trigger(
+        job=job,
+        source=JobRun.Source.HTTP,
+        correlation_id=correlation_id(request.headers.get(CORRELATION_HEADER)),
+        client=request.META.get("REMOTE_ADDR", ""),
+    )
+    try:
+        if request.method != "POST":
+            raise MethodNotAllowed(str(request.method), ("POST",))
+        authenticate(request)
+        params = read_params(request)
+    except TriggerRejected as rejection:
+        outcome = reject(trigger, rejection)
+    else:
+        outcome = run_job(replace(trigger, params=params))
+    return render_outcome(outcome, trigger.correlation_id)
+
+
+# Read-only and token-authenticated: a POST is answered 405, not a CSRF page.
+@csrf_exempt
+def health(request: HttpRequest) -> JsonResponse:
+    correlation = correlation_id(request.headers.get(CORRELATION_HEADER))
+    if request.method not in ("GET", "HEAD"):
+        rejection = MethodNotAllowed(str(request.method), ("GET", "HEAD"))
+        return _respond(
+            {"status": "rejected", "error": _error(rejection)},
+            status=rejection.status_code,
+            correlation=correlation,
+            headers=dict(rejection.headers),
+        )
+    results = run_checks()
+    healthy = all(result.ok for result in results)
+    body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy"}
+    if is_authenticated(request):
+        body["checks"] = {
+            result.name: {"ok": result.ok, "detail": result.detail}
+            for result in results
+        }
+        body["enabled"] = conf.enabled
+        try:
+            body["jobs"] = job_report()
+        except DatabaseError:
+            # Already reported by the database check; the rest still helps.
+            body["jobs"] = None
+    return _respond(body, status=200 if healthy else 503, correlation=correlation)
