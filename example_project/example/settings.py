@@ -1,0 +1,164 @@
+"""Settings for the cronhooks example project.
+
+Everything that differs between a laptop and a deployment comes from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from cronhooks.log import configure_structlog, logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get(
+    "DJANGO_SECRET_KEY", "django-insecure-example-project-only-for-local-development"
+)
+DEBUG = os.environ.get("DJANGO_DEBUG", "true").lower() in {"1", "true", "yes", "on"}
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"] + [
+    host.strip()
+    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "cronhooks",
+    "elections",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example.urls"
+WSGI_APPLICATION = "example.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+    }
+}
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL.startswith("postgres"):
+    # postgres://user:password@host:port/name, parsed here so the example needs no
+    # extra dependency for it.
+    _url = urlsplit(DATABASE_URL)
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(_url.path.lstrip("/")),
+        "USER": unquote(_url.username or ""),
+        "PASSWORD": unquote(_url.password or ""),
+        "HOST": _url.hostname or "",
+        "PORT": str(_url.port or ""),
+    }
+
+# The Redis lock backend (a later issue) will reuse this cache entry rather than take
+# a second Redis setting.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHES: dict[str, dict[str, Any]]
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",  # noqa: E501
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = logging_config(level=os.environ.get("LOG_LEVEL", "INFO"))
+configure_structlog()
+
+CRONHOOKS = {
+    # Comma-separated so a new token can be added before the old one is removed.
+    "TOKENS": [
+        t.strip() for t in os.environ.get("CRONHOOKS_TOKEN", "").split(",") if t.strip()
+    ],
+    "ENABLED": os.environ.get("CRONHOOKS_ENABLED", "true").lower()
+    in {"1", "true", "yes", "on"},
+    "JOBS": {
+        "ee-recent": {
+            "command": "uk_create_elections_from_every_election",
+            "args": ["--recently-updated"],
+            "schedule": "*/5 * * * *",
+        },
+        "parties-import": {
+            "command": "parties_import_from_ec",
+            "args": ["--post-to-slack"],
+            "schedule": "6 2 * * *",
+        },
+        "check-current": {
+            "command": "uk_create_elections_from_every_election",
+            "args": ["--check-current"],
+            "schedule": "23 23 * * *",
+        },
+        "mop-recent": {
+            "command": "uk_create_elections_from_every_election",
+            "args": ["--recently-updated"],
+            "params": {
+                "delta": {
+                    "type": "int",
+                    "min": 1,
+                    "max": 1440,
+                    "default": 25,
+                    "option": "recently_updated_delta",
+                },
+            },
+            "schedule": "33 23 * * *",
+        },
+        "slow": {
+            "command": "slow",
+            "params": {"seconds": {"type": "int", "min": 0, "max": 60, "default": 1}},
+            "lock_ttl": 120,
+        },
+    },
+}
