@@ -1,0 +1,153 @@
+"""Bearer authentication: checked first, constant-time, several tokens, never leaked."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from django.test import Client
+from structlog.testing import capture_logs
+
+from cronhooks.auth import token_matches
+from cronhooks.models import JobRun
+from cronhooks.testing import trigger
+from elections.models import ImportRun
+from tests.conftest import OTHER_TOKEN
+from tests.settings import TOKEN
+
+pytestmark = pytest.mark.django_db
+
+
+def test_missing_header_is_401_with_bearer_challenge(client: Client) -> None:
+    response = client.post("/cron/ee-recent")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="cronhooks"'
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert not ImportRun.objects.exists()
+
+
+def test_wrong_token_is_401_invalid_token(client: Client) -> None:
+    response = trigger(client, "ee-recent", token="x" * 40)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="cronhooks", error="invalid_token"'
+    )
+    assert response.json()["error"]["message"] == "Invalid token."
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [f"Basic {TOKEN}", TOKEN, "Bearer", "Bearer ", f"Bearer {TOKEN} extra"],
+)
+def test_malformed_authorization_header_is_401(client: Client, header: str) -> None:
+    response = client.post("/cron/ee-recent", headers={"Authorization": header})
+
+    assert response.status_code == 401
+    assert not ImportRun.objects.exists()
+
+
+def test_bearer_scheme_is_case_insensitive(client: Client) -> None:
+    response = client.post("/cron/ping", headers={"Authorization": f"bearer {TOKEN}"})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("name", ["token", "access_token"])
+def test_a_token_in_the_query_string_is_never_accepted(
+    client: Client, name: str
+) -> None:
+    response = client.post(f"/cron/ping?{name}={TOKEN}")
+
+    assert response.status_code == 401
+    assert "never accepted in the query string" in response.json()["error"]["message"]
+    run = JobRun.objects.get()
+    assert TOKEN not in str(run.params)
+
+
+def test_a_query_string_token_beside_a_valid_header_is_an_unknown_parameter(
+    client: Client,
+) -> None:
+    response = trigger(client, "ping", query={"token": TOKEN})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"token": "unknown parameter"}
+    assert JobRun.objects.get().params == {"token": "[redacted]"}
+
+
+def test_auth_is_checked_before_the_job_lookup(client: Client) -> None:
+    unknown = client.post("/cron/no-such-job")
+    known = client.post("/cron/ee-recent")
+
+    assert unknown.status_code == known.status_code == 401
+    assert unknown.json()["error"] == known.json()["error"]
+
+
+def test_several_tokens_are_valid_at_once_for_rotation(
+    client: Client, settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": [TOKEN, OTHER_TOKEN]}
+
+    assert trigger(client, "ping", token=TOKEN).status_code == 200
+    assert trigger(client, "ping", token=OTHER_TOKEN).status_code == 200
+
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": [OTHER_TOKEN]}
+
+    assert trigger(client, "ping", token=TOKEN).status_code == 401
+    assert trigger(client, "ping", token=OTHER_TOKEN).status_code == 200
+
+
+def test_no_configured_token_refuses_everything(client: Client, settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": []}
+
+    response = client.post("/cron/ping", headers={"Authorization": "Bearer "})
+    assert response.status_code == 401
+    response = client.post("/cron/ping", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 401
+
+
+def test_a_prefix_of_a_token_does_not_match(settings: Any) -> None:
+    assert token_matches(TOKEN)
+    assert not token_matches(TOKEN[:-1])
+    assert not token_matches(TOKEN + "x")
+    assert not token_matches("")
+
+
+def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return a == b
+
+    monkeypatch.setattr("cronhooks.auth.hmac.compare_digest", spy)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("cronhooks.conf.Settings.tokens", (TOKEN, OTHER_TOKEN))
+        assert token_matches(TOKEN)
+
+    # Every token is compared, even after the first one matched.
+    assert [b for _, b in compared] == [TOKEN.encode(), OTHER_TOKEN.encode()]
+
+
+def test_tokens_never_reach_logs_responses_or_history(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with capture_logs() as events:
+        responses = [
+            trigger(client, "ping"),
+            trigger(client, "boom"),
+            trigger(client, "ping", query={"token": TOKEN}),
+            client.post(f"/cron/ping?access_token={TOKEN}"),
+            client.get("/health", headers={"Authorization": f"Bearer {TOKEN}"}),
+        ]
+
+    assert all(TOKEN not in response.content.decode() for response in responses)
+    assert all(TOKEN not in str(header) for r in responses for header in r.items())
+    assert TOKEN not in str(events)
+    assert TOKEN not in caplog.text
+    for run in JobRun.objects.all():
+        assert TOKEN not in repr(run.__dict__)

@@ -1,0 +1,163 @@
+"""manage.py cronhooks: list, run (the same path as HTTP) and prune."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from cronhooks.models import JobRun
+from elections.models import ImportRun
+
+pytestmark = pytest.mark.django_db
+
+
+def cronhooks(*args: str) -> str:
+    out = StringIO()
+    call_command("cronhooks", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_run_goes_through_the_same_path_as_http() -> None:
+    output = cronhooks("run", "mop-recent", "--param", "delta=30")
+
+    run = JobRun.objects.get()
+    assert (run.status, run.source, run.params) == ("succeeded", "cli", {"delta": 30})
+    assert ImportRun.objects.get().options["recently_updated_delta"] == 30
+    assert "imported" in output
+    assert f"mop-recent succeeded in {run.duration_ms} ms (run {run.id}" in output
+
+
+def test_run_validates_parameters_like_http() -> None:
+    with pytest.raises(CommandError) as excinfo:
+        cronhooks("run", "mop-recent", "-p", "delta=0", "-p", "other=1")
+
+    assert excinfo.value.returncode == 2
+    assert "delta: must be at least 1" in str(excinfo.value)
+    assert "other: unknown parameter" in str(excinfo.value)
+    run = JobRun.objects.get()
+    assert (run.status, run.reason, run.source) == (
+        "rejected",
+        "invalid_parameters",
+        "cli",
+    )
+    assert not ImportRun.objects.exists()
+
+
+def test_run_of_a_failing_job_exits_1_and_is_recorded() -> None:
+    with pytest.raises(CommandError) as excinfo:
+        cronhooks("run", "boom")
+
+    assert excinfo.value.returncode == 1
+    assert "CommandError: the upstream API said no" in str(excinfo.value)
+    assert JobRun.objects.get().status == "failed"
+
+
+def test_run_of_an_unknown_job_exits_2() -> None:
+    with pytest.raises(CommandError) as excinfo:
+        cronhooks("run", "nope")
+
+    assert excinfo.value.returncode == 2
+    assert JobRun.objects.get().reason == "unknown_job"
+
+
+def test_run_keeps_a_given_correlation_id() -> None:
+    cronhooks("run", "ping", "--correlation-id", "manual-1")
+
+    assert JobRun.objects.get().correlation_id == "manual-1"
+
+
+def test_run_json_prints_the_result() -> None:
+    result = json.loads(cronhooks("run", "ping", "--json"))
+
+    run = JobRun.objects.get()
+    assert result["status"] == "succeeded"
+    assert result["run_id"] == str(run.id)
+    assert result["output"] == "pong"
+
+
+def test_run_rejects_a_param_without_equals_sign() -> None:
+    with pytest.raises(CommandError, match="expected name=value"):
+        cronhooks("run", "mop-recent", "--param", "delta")
+
+
+def test_run_rejects_a_param_given_twice() -> None:
+    with pytest.raises(CommandError, match="once"):
+        cronhooks("run", "mop-recent", "-p", "delta=1", "-p", "delta=2")
+
+
+def test_list_shows_every_job_schedule_and_last_run() -> None:
+    cronhooks("run", "ping")
+
+    lines = cronhooks("list").splitlines()
+
+    assert lines[0].split() == ["JOB", "SCHEDULE", "ENABLED", "LAST", "RUN", "RUNS"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert "*/5 * * * *" in rows["ee-recent"]
+    assert "never" in rows["ee-recent"]
+    assert (
+        "uk_create_elections_from_every_election --recently-updated"
+        in rows["ee-recent"]
+    )
+    assert "succeeded" in rows["ping"]
+    assert "manual" in rows["ping"]
+    assert rows["off"].split()[2] == "no"
+
+
+def test_list_flags_a_misconfigured_job(settings: Any) -> None:
+    jobs = {**settings.CRONHOOKS["JOBS"], "broken": {"command": "x", "lock_ttl": 0}}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    rows = {line.split()[0]: line for line in cronhooks("list").splitlines()}
+
+    assert "MISCONFIGURED" in rows["broken"]
+
+
+def make_run(days_ago: float, status: str = "succeeded") -> JobRun:
+    started = timezone.now() - timedelta(days=days_ago)
+    return JobRun.objects.create(
+        job="ping",
+        status=status,
+        source="cli",
+        correlation_id="c",
+        started_at=started,
+        finished_at=started,
+    )
+
+
+def test_prune_deletes_records_older_than_the_retention(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "RETENTION_DAYS": 7}
+    old, kept = make_run(8), make_run(6)
+
+    output = cronhooks("prune")
+
+    assert list(JobRun.objects.all()) == [kept]
+    assert "Deleted 1 run record(s)" in output
+    assert old.pk not in JobRun.objects.values_list("pk", flat=True)
+
+
+def test_prune_days_overrides_the_setting() -> None:
+    make_run(3)
+    kept = make_run(1)
+
+    cronhooks("prune", "--days", "2")
+
+    assert list(JobRun.objects.all()) == [kept]
+
+
+def test_prune_keeps_running_records() -> None:
+    running = make_run(100, status="running")
+
+    cronhooks("prune", "--days", "1")
+
+    assert list(JobRun.objects.all()) == [running]
+
+
+def test_prune_rejects_negative_days() -> None:
+    with pytest.raises(CommandError, match="0 or more"):
+        cronhooks("prune", "--days", "-1")

@@ -1,0 +1,165 @@
+"""GET /health: status for anyone, detail for token holders, constant cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import DatabaseError, connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from cronhooks.health import CHECKS, CheckResult, run_checks
+from cronhooks.models import JobRun
+from cronhooks.testing import trigger
+
+pytestmark = pytest.mark.django_db
+
+
+def test_anonymous_callers_get_only_the_status(client: Client) -> None:
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "healthy"}
+    assert response["X-Correlation-ID"]
+
+
+def test_a_wrong_token_gets_only_the_status(client: Client) -> None:
+    response = client.get("/health", headers={"Authorization": "Bearer " + "x" * 40})
+
+    assert response.json() == {"status": "healthy"}
+
+
+def test_a_token_holder_gets_each_check_and_each_job(
+    client: Client, auth: dict[str, str]
+) -> None:
+    trigger(client, "ee-recent", headers={"X-Correlation-ID": "tick-1"})
+    trigger(client, "boom")
+    client.post("/cron/ee-recent")  # refused: not a run of the job
+
+    body = client.get("/health", headers=auth).json()
+
+    assert body["status"] == "healthy"
+    assert body["checks"] == {
+        "database": {"ok": True, "detail": "ok"},
+        "auth": {"ok": True, "detail": "ok"},
+        "jobs": {"ok": True, "detail": "ok"},
+    }
+    ee_recent = body["jobs"]["ee-recent"]
+    assert ee_recent["schedule"] == "*/5 * * * *"
+    assert (
+        ee_recent["runs"]
+        == "uk_create_elections_from_every_election --recently-updated"
+    )
+    assert ee_recent["next_run"].endswith("+00:00")
+    assert ee_recent["last_run"]["status"] == "succeeded"
+    assert ee_recent["last_run"]["correlation_id"] == "tick-1"
+    assert (
+        body["jobs"]["boom"]["last_run"]["error"]
+        == "CommandError: the upstream API said no"
+    )
+    assert body["jobs"]["parties-import"]["last_run"] is None
+    assert body["jobs"]["off"]["enabled"] is False
+
+
+def test_last_run_is_the_newest_run_of_each_job(
+    client: Client, auth: dict[str, str]
+) -> None:
+    first = trigger(client, "ping").json()["run_id"]
+    second = trigger(client, "ping").json()["run_id"]
+
+    last = client.get("/health", headers=auth).json()["jobs"]["ping"]["last_run"]
+
+    assert first != second
+    assert last["run_id"] == second
+
+
+def test_health_costs_the_same_queries_whatever_the_history_size(
+    client: Client, auth: dict[str, str]
+) -> None:
+    with CaptureQueriesContext(connection) as empty:
+        client.get("/health", headers=auth)
+    for _ in range(5):
+        for job in ("ping", "boom", "echo", "ee-recent"):
+            trigger(client, job)
+
+    with CaptureQueriesContext(connection) as full:
+        body = client.get("/health", headers=auth).json()
+
+    assert all(body["jobs"][job]["last_run"] for job in ("ping", "boom", "echo"))
+    assert len(full) == len(empty) == 2  # SELECT 1, then last runs
+
+
+def test_anonymous_health_reads_no_run_history(client: Client) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/health")
+
+    assert [query["sql"] for query in queries] == ["SELECT 1"]
+
+
+def test_no_token_configured_is_unhealthy(client: Client, settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": []}
+
+    response = client.get("/health")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unhealthy"}
+
+
+def test_a_misconfigured_job_is_unhealthy_and_named(
+    client: Client, settings: Any, auth: dict[str, str]
+) -> None:
+    jobs = {**settings.CRONHOOKS["JOBS"], "broken": {"command": "x", "enabled": "no"}}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    response = client.get("/health", headers=auth)
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["jobs"] == {
+        "ok": False,
+        "detail": "misconfigured: broken",
+    }
+
+
+def test_database_down_is_unhealthy_without_leaking_the_driver_message(
+    client: Client, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DatabaseError('could not connect to server "db.internal" as user admin')
+
+    monkeypatch.setattr(connection, "cursor", refuse)
+
+    response = client.get("/health", headers=auth)
+
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "unhealthy"
+    assert body["checks"]["database"] == {"ok": False, "detail": "unavailable"}
+    assert body["jobs"] is None
+    assert "db.internal" not in response.content.decode()
+
+
+def test_a_crashing_check_is_unhealthy_with_unknown_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def check_flaky() -> CheckResult:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr("cronhooks.health.CHECKS", (*CHECKS, check_flaky))
+
+    results = {result.name: result for result in run_checks()}
+
+    assert results["flaky"] == CheckResult("flaky", False, "unknown error")
+    assert results["database"].ok
+
+
+def test_post_to_health_is_405(client: Client) -> None:
+    response = client.post("/health")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert not JobRun.objects.exists()
+
+
+def test_head_is_allowed(client: Client) -> None:
+    assert client.head("/health").status_code == 200

@@ -1,0 +1,136 @@
+"""Correlation context reaches every log line, the command's own included."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import logging.config
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import structlog
+from django.test import Client
+
+from cronhooks.log import configure_structlog, correlation_id, logging_config
+from cronhooks.models import JobRun
+from cronhooks.testing import trigger
+
+JsonLines = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def json_lines() -> Iterator[JsonLines]:
+    """Apply the shipped logging config, writing to a buffer instead of stdout."""
+    stream = io.StringIO()
+    config = logging_config(level="DEBUG")
+    config["handlers"]["json"]["stream"] = stream
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    logging.config.dictConfig(config)
+    configure_structlog()
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
+@pytest.mark.django_db
+def test_stdlib_log_lines_inside_the_command_carry_the_trigger_context(
+    client: Client, json_lines: JsonLines
+) -> None:
+    response = trigger(client, "echo", headers={"X-Correlation-ID": "tick-123"})
+
+    run = JobRun.objects.get()
+    [line] = [line for line in json_lines() if line["message"] == "echo_params ran"]
+    assert line["name"] == "tests.testapp.management.commands.echo_params"
+    assert line["level"] == "INFO"
+    assert line["correlation_id"] == "tick-123" == response["X-Correlation-ID"]
+    assert line["job"] == "echo"
+    assert line["run_id"] == str(run.id)
+
+
+@pytest.mark.django_db
+def test_cronhooks_own_events_are_json_lines_with_the_same_context(
+    client: Client, json_lines: JsonLines
+) -> None:
+    trigger(client, "echo", headers={"X-Correlation-ID": "tick-456"})
+
+    run = JobRun.objects.get()
+    events = {
+        line["message"]: line for line in json_lines() if line["name"] == "cronhooks"
+    }
+    assert set(events) == {"run_started", "run_finished"}
+    for line in events.values():
+        assert (line["correlation_id"], line["job"], line["run_id"]) == (
+            "tick-456",
+            "echo",
+            str(run.id),
+        )
+    assert events["run_finished"]["status"] == "succeeded"
+    assert events["run_finished"]["duration_ms"] >= 0
+    assert "timestamp" in events["run_started"]
+
+
+@pytest.mark.django_db
+def test_a_rejected_trigger_is_logged_with_its_reason(
+    client: Client, json_lines: JsonLines
+) -> None:
+    client.post("/cron/ee-recent", headers={"X-Correlation-ID": "tick-789"})
+
+    [line] = [line for line in json_lines() if line["message"] == "trigger_rejected"]
+    assert line["level"] == "WARNING"
+    assert line["reason"] == "unauthorized"
+    assert line["correlation_id"] == "tick-789"
+    assert line["job"] == "ee-recent"
+
+
+@pytest.mark.django_db
+def test_a_failed_run_logs_the_traceback_but_the_response_has_none(
+    client: Client, json_lines: JsonLines
+) -> None:
+    response = trigger(client, "boom")
+
+    [line] = [line for line in json_lines() if line["message"] == "run_failed"]
+    assert line["level"] == "ERROR"
+    assert "Traceback" in line["exception"]
+    assert "Traceback" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_context_does_not_outlive_the_request(client: Client) -> None:
+    trigger(client, "echo")
+    trigger(client, "nope")
+
+    assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_log_lines_outside_a_run_have_no_context(json_lines: JsonLines) -> None:
+    logging.getLogger("somewhere").warning("unrelated")
+
+    [line] = json_lines()
+    assert line["message"] == "unrelated"
+    assert "correlation_id" not in line
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    ["6f1c2d4e-8a9b-4c3d-9e8f-7a6b5c4d3e2f", "cf:1700000000000:ee-recent", "a" * 64],
+)
+def test_correlation_id_keeps_safe_values(incoming: str) -> None:
+    assert correlation_id(incoming) == incoming
+
+
+@pytest.mark.parametrize(
+    "incoming", [None, "", "a" * 65, "x\r\ny", "x y", "é", "-x", "x\x00"]
+)
+def test_correlation_id_replaces_unsafe_values_with_a_uuid(
+    incoming: str | None,
+) -> None:
+    replaced = correlation_id(incoming)
+
+    assert replaced != incoming
+    assert len(replaced) == 36

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cronhooks.models import JobRun
+from cronhooks.runs import TailBuffer, Trigger, redact, run_job
+from tests.settings import TOKEN
+
+
+def test_tail_buffer_keeps_everything_under_the_limit() -> None:
+    buffer = TailBuffer(10)
+    buffer.write("abc")
+    buffer.write("def")
+
+    assert buffer.getvalue() == "abcdef"
+    assert buffer.truncated is False
+
+
+def test_tail_buffer_keeps_the_last_characters_over_the_limit() -> None:
+    buffer = TailBuffer(5)
+    for chunk in ("hello ", "big ", "world"):
+        buffer.write(chunk)
+
+    assert buffer.getvalue() == "world"
+    assert buffer.truncated is True
+
+
+def test_tail_buffer_with_zero_limit_keeps_nothing() -> None:
+    buffer = TailBuffer(0)
+    buffer.write("x")
+
+    assert buffer.getvalue() == ""
+    assert buffer.truncated is True
+
+
+def test_redact_removes_every_configured_token(settings: Any) -> None:
+    other = "another-token-0123456789abcdefghijklmnop"
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": [TOKEN, other]}
+
+    assert redact(f"a {TOKEN} b {other} c") == "a [redacted] b [redacted] c"
+
+
+@pytest.mark.django_db
+def test_a_job_printing_the_token_has_it_redacted_from_output_and_record(
+    settings: Any,
+) -> None:
+    jobs = {
+        **settings.CRONHOOKS["JOBS"],
+        "leaky": {"callable": "tests.testapp.jobs.leak"},
+    }
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    outcome = run_job(
+        Trigger(job="leaky", source=JobRun.Source.CLI, correlation_id="c")
+    )
+
+    outcome.run.refresh_from_db()
+    assert TOKEN not in outcome.run.output
+    assert TOKEN not in outcome.run.error
+    assert "[redacted]" in outcome.run.error
+
+
+@pytest.mark.django_db
+def test_a_job_calling_sys_exit_is_a_failed_run_not_a_crash(settings: Any) -> None:
+    jobs = {**settings.CRONHOOKS["JOBS"], "exits": {"callable": "sys.exit"}}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    outcome = run_job(
+        Trigger(job="exits", source=JobRun.Source.CLI, correlation_id="c")
+    )
+
+    assert outcome.run.status == JobRun.Status.FAILED
+    assert outcome.run.error == "SystemExit"
+
+
+@pytest.mark.django_db
+def test_an_interrupted_run_is_recorded_as_failed_and_the_interrupt_propagates(
+    settings: Any,
+) -> None:
+    jobs = {
+        **settings.CRONHOOKS["JOBS"],
+        "ctrl-c": {"callable": "tests.testapp.jobs.interrupt"},
+    }
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    with pytest.raises(KeyboardInterrupt):
+        run_job(Trigger(job="ctrl-c", source=JobRun.Source.CLI, correlation_id="c"))
+
+    run = JobRun.objects.get()
+    assert (run.status, run.reason) == ("failed", "interrupted")
+    assert run.finished_at is not None

@@ -1,0 +1,417 @@
+"""The HTTP contract of POST /cron/<job>: one test per rule."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from django.db import DatabaseError
+from django.test import Client
+
+from cronhooks.models import JobRun
+from cronhooks.testing import trigger
+from elections.models import ImportRun
+
+pytestmark = pytest.mark.django_db
+
+
+def only_run() -> JobRun:
+    runs = list(JobRun.objects.all())
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def last_import() -> dict[str, Any]:
+    record = ImportRun.objects.latest("created_at")
+    options: dict[str, Any] = record.options
+    return {"command": record.command, **options}
+
+
+# The four seed routes, exactly as the design table gives them.
+
+
+def test_ee_recent_runs_recently_updated(client: Client) -> None:
+    response = trigger(client, "ee-recent")
+
+    assert response.status_code == 200, response.json()
+    assert last_import() == {
+        "command": "uk_create_elections_from_every_election",
+        "recently_updated": True,
+        "recently_updated_delta": None,
+        "check_current": False,
+    }
+
+
+def test_parties_import_runs_with_post_to_slack(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+
+    response = trigger(client, "parties-import")
+
+    assert response.status_code == 200, response.json()
+    assert last_import() == {"command": "parties_import_from_ec", "post_to_slack": True}
+
+
+def test_check_current_runs_check_current(client: Client) -> None:
+    response = trigger(client, "check-current")
+
+    assert response.status_code == 200, response.json()
+    assert last_import() == {
+        "command": "uk_create_elections_from_every_election",
+        "recently_updated": False,
+        "recently_updated_delta": None,
+        "check_current": True,
+    }
+
+
+def test_mop_recent_passes_delta_from_query_string(client: Client) -> None:
+    response = trigger(client, "mop-recent", query={"delta": "25"})
+
+    assert response.status_code == 200, response.json()
+    assert last_import()["recently_updated_delta"] == 25
+    assert last_import()["recently_updated"] is True
+    assert response.json()["params"] == {"delta": 25}
+
+
+def test_mop_recent_takes_delta_from_a_json_body(client: Client) -> None:
+    response = trigger(client, "mop-recent", body={"delta": 90})
+
+    assert response.status_code == 200, response.json()
+    assert last_import()["recently_updated_delta"] == 90
+
+
+# Success responses.
+
+
+def test_success_response_describes_the_run(client: Client) -> None:
+    response = trigger(client, "echo", query={"count": "3", "loud": "true"})
+
+    body = response.json()
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert body["status"] == "succeeded"
+    assert body["job"] == "echo"
+    assert body["params"] == {"count": 3, "loud": True}
+    assert json.loads(body["output"]) == {
+        "count": 3,
+        "ratio": None,
+        "loud": True,
+        "word": None,
+        "colour": None,
+    }
+    assert body["duration_ms"] >= 0
+    run = only_run()
+    assert body["run_id"] == str(run.id)
+    assert run.status == JobRun.Status.SUCCEEDED
+    assert run.source == JobRun.Source.HTTP
+    assert run.params == {"count": 3, "loud": True}
+    assert run.finished_at is not None
+    assert run.client == "127.0.0.1"
+
+
+def test_a_plain_callable_job_runs_and_its_return_value_is_the_output(
+    client: Client,
+) -> None:
+    response = trigger(client, "ping")
+
+    assert response.status_code == 200
+    assert response.json()["output"] == "pong"
+
+
+# Failures of the job itself: 500, type and message, never a traceback.
+
+
+def test_failing_job_is_500_with_error_type_and_message(client: Client) -> None:
+    response = trigger(client, "boom")
+
+    body = response.json()
+    assert response.status_code == 500
+    assert body["status"] == "failed"
+    assert body["error"] == {
+        "code": "job_failed",
+        "message": "CommandError: the upstream API said no",
+    }
+    assert body["output"] == "starting\n"
+    assert "Traceback" not in response.content.decode()
+    run = only_run()
+    assert run.status == JobRun.Status.FAILED
+    assert run.error == "CommandError: the upstream API said no"
+
+
+def test_output_keeps_only_the_tail_within_the_limit(
+    client: Client, settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "OUTPUT_LIMIT": 50}
+
+    response = trigger(client, "echo", query={"spam": "100"})
+
+    body = response.json()
+    assert body["output_truncated"] is True
+    assert len(body["output"]) == 50
+    assert body["output"].endswith("line 98\nline 99\n")
+    assert only_run().output == body["output"]
+
+
+# Refusals: a precise status, a JSON body that says why, and a record.
+
+
+def test_unknown_job_is_404_and_recorded(client: Client) -> None:
+    response = trigger(client, "does-not-exist")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "unknown_job"
+    run = only_run()
+    assert (run.job, run.status, run.reason) == (
+        "does-not-exist",
+        JobRun.Status.REJECTED,
+        "unknown_job",
+    )
+
+
+def test_get_is_405_with_allow_post(client: Client, auth: dict[str, str]) -> None:
+    response = client.get("/cron/ee-recent", headers=auth)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert only_run().reason == "method_not_allowed"
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "reason"),
+    [
+        ({"delta": "abc"}, "delta", "must be an integer"),
+        ({"delta": "0"}, "delta", "must be at least 1"),
+        ({"delta": "1441"}, "delta", "must be at most 1440"),
+        ({"dleta": "5"}, "dleta", "unknown parameter"),
+    ],
+)
+def test_invalid_parameters_are_400_naming_each_one(
+    client: Client, query: dict[str, str], field: str, reason: str
+) -> None:
+    response = trigger(client, "mop-recent", query=query)
+
+    body = response.json()
+    assert response.status_code == 400
+    assert body["status"] == "rejected"
+    assert body["error"]["code"] == "invalid_parameters"
+    assert body["error"]["details"] == {field: reason}
+    assert not ImportRun.objects.exists()
+    assert only_run().reason == "invalid_parameters"
+
+
+def test_a_parameter_given_twice_is_400(client: Client, auth: dict[str, str]) -> None:
+    response = client.post("/cron/mop-recent?delta=5&delta=6", headers=auth)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"delta": "given more than once"}
+
+
+def test_a_parameter_in_both_query_and_body_is_400(client: Client) -> None:
+    response = trigger(client, "mop-recent", query={"delta": "5"}, body={"delta": 6})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "delta": "given in both the query string and the body"
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "The body is not valid JSON"),
+        (b"[1, 2]", "The body must be a JSON object of parameters."),
+        (b"\xff\xfe", "The body is not valid JSON"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_400(
+    client: Client, auth: dict[str, str], body: bytes, message: str
+) -> None:
+    response = client.post(
+        "/cron/mop-recent", data=body, content_type="application/json", headers=auth
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_body"
+    assert response.json()["error"]["message"].startswith(message)
+    assert only_run().reason == "invalid_body"
+
+
+def test_an_empty_body_is_no_parameters(client: Client, auth: dict[str, str]) -> None:
+    response = client.post(
+        "/cron/mop-recent", data=b"  ", content_type="application/json", headers=auth
+    )
+
+    assert response.status_code == 200
+    assert response.json()["params"] == {"delta": 25}
+
+
+def test_a_body_over_the_limit_is_413_and_the_job_does_not_run(
+    client: Client, auth: dict[str, str], settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "MAX_BODY_SIZE": 64}
+    body = json.dumps({"delta": 5, "padding": "x" * 100})
+
+    response = client.post(
+        "/cron/mop-recent", data=body, content_type="application/json", headers=auth
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "code": "body_too_large",
+        "message": "The body is larger than 64 bytes.",
+    }
+    assert not ImportRun.objects.exists()
+    assert only_run().reason == "body_too_large"
+
+
+def test_a_disabled_job_is_503(client: Client) -> None:
+    response = trigger(client, "off")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "job_disabled"
+
+
+def test_the_global_switch_disables_every_job_with_503(
+    client: Client, settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "ENABLED": False}
+
+    response = trigger(client, "ee-recent")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "jobs_disabled"
+    assert not ImportRun.objects.exists()
+
+
+def test_a_misconfigured_job_is_503_not_500(client: Client, settings: Any) -> None:
+    jobs = {**settings.CRONHOOKS["JOBS"], "broken": {"command": "x", "lock_ttl": -1}}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    response = trigger(client, "broken")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "job_misconfigured"
+
+
+def test_database_down_is_503_with_retry_after(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DatabaseError("connection refused to db.internal:5432")
+
+    monkeypatch.setattr(JobRun, "save", refuse)
+
+    response = trigger(client, "ee-recent")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.json()["error"] == {
+        "code": "backend_unavailable",
+        "message": "The run history is unavailable.",
+    }
+    assert "db.internal" not in response.content.decode()
+    assert not ImportRun.objects.exists()
+
+
+def test_a_run_whose_final_save_fails_still_answers_with_its_result(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = JobRun.save
+
+    def fail_update(self: JobRun, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields"):
+            raise DatabaseError("gone")
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobRun, "save", fail_update)
+
+    response = trigger(client, "ping")
+
+    assert response.status_code == 200
+    assert response.json()["output"] == "pong"
+
+
+# Correlation IDs.
+
+
+def test_every_response_carries_a_correlation_id(
+    client: Client, auth: dict[str, str]
+) -> None:
+    responses = [
+        trigger(client, "ping"),
+        trigger(client, "boom"),
+        trigger(client, "nope"),
+        client.post("/cron/ping"),
+        client.get("/cron/ping", headers=auth),
+        client.get("/health"),
+    ]
+
+    for response in responses:
+        uuid.UUID(response["X-Correlation-ID"])
+    assert len({response["X-Correlation-ID"] for response in responses}) == 6
+
+
+def test_a_safe_incoming_correlation_id_is_kept_everywhere(client: Client) -> None:
+    response = trigger(client, "ping", headers={"X-Correlation-ID": "cf-tick:42.a_b-c"})
+
+    assert response["X-Correlation-ID"] == "cf-tick:42.a_b-c"
+    assert response.json()["correlation_id"] == "cf-tick:42.a_b-c"
+    assert only_run().correlation_id == "cf-tick:42.a_b-c"
+
+
+@pytest.mark.parametrize(
+    "incoming",
+    [
+        "a" * 65,
+        "abc\ninjected=1",
+        "abc def",
+        '{"json":1}',
+        "-leading-dash",
+        "",
+    ],
+)
+def test_an_unsafe_incoming_correlation_id_is_replaced(
+    client: Client, incoming: str
+) -> None:
+    response = trigger(client, "ping", headers={"X-Correlation-ID": incoming})
+
+    replaced = response["X-Correlation-ID"]
+    assert replaced != incoming
+    uuid.UUID(replaced)
+    assert only_run().correlation_id == replaced
+
+
+# Every attempt is recorded.
+
+
+def test_every_attempt_is_recorded_with_its_reason(
+    client: Client, auth: dict[str, str]
+) -> None:
+    trigger(client, "ping")
+    trigger(client, "boom")
+    trigger(client, "nope")
+    trigger(client, "echo", query={"count": "99"})
+    client.post("/cron/ping")
+    client.get("/cron/ping", headers=auth)
+
+    recorded = sorted(
+        JobRun.objects.values_list("job", "status", "reason"), key=lambda row: row[2]
+    )
+    assert recorded == [
+        ("ping", "succeeded", ""),
+        ("echo", "rejected", "invalid_parameters"),
+        ("boom", "failed", "job_failed"),
+        ("ping", "rejected", "method_not_allowed"),
+        ("ping", "rejected", "unauthorized"),
+        ("nope", "rejected", "unknown_job"),
+    ]
+
+
+def test_csrf_does_not_apply_to_bearer_authenticated_triggers(client: Client) -> None:
+    # The client fixture enforces CSRF checks like a browser-facing site does.
+    assert trigger(client, "ping").status_code == 200
