@@ -12,7 +12,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.management import get_commands, load_command_class
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from cronhooks.conf import DEFAULTS, MIN_TOKEN_LENGTH, conf
@@ -43,17 +43,30 @@ def check_tokens(
                 id="cronhooks.E001",
             )
         ]
-    # Never show a token: name it by position.
-    return [
-        Error(
-            f"Token #{position} in CRONHOOKS['TOKENS'] is {len(token)} characters; "
-            f"at least {MIN_TOKEN_LENGTH} are required.",
-            hint="Use a long random secret such as secrets.token_urlsafe(32).",
-            id="cronhooks.E002",
-        )
-        for position, token in enumerate(conf.tokens, start=1)
-        if len(token) < MIN_TOKEN_LENGTH
-    ]
+    entries = conf.raw.get("TOKENS", [])
+    if isinstance(entries, str):
+        entries = [entries]
+    errors: list[CheckMessage] = []
+    # Never show a token: name it by its position in the setting.
+    for position, token in enumerate(entries, start=1):
+        if not isinstance(token, str) or not token:
+            errors.append(
+                Error(
+                    f"Token #{position} in CRONHOOKS['TOKENS'] is not a non-empty "
+                    "string.",
+                    id="cronhooks.E003",
+                )
+            )
+        elif len(token) < MIN_TOKEN_LENGTH:
+            errors.append(
+                Error(
+                    f"Token #{position} in CRONHOOKS['TOKENS'] is {len(token)} "
+                    f"characters; at least {MIN_TOKEN_LENGTH} are required.",
+                    hint="Use a long random secret such as secrets.token_urlsafe(32).",
+                    id="cronhooks.E002",
+                )
+            )
+    return errors
 
 
 @register()
@@ -149,13 +162,12 @@ def _check_command(job: Job) -> list[CheckMessage]:
     parser = command.create_parser("manage.py", job.command)
     # The same sets call_command() accepts.
     dests = {action.dest for action in parser._actions} | set(command.stealth_options)
-    flags = set(parser._option_string_actions)
     errors: list[CheckMessage] = []
-    unknown_args = [
-        arg
-        for arg in job.args
-        if arg.startswith("-") and arg.split("=")[0] not in flags
-    ]
+    # The command's own parser decides, as it will when the job runs.
+    try:
+        _, unknown_args = parser.parse_known_args(list(job.args))
+    except CommandError as error:
+        unknown_args = [str(error)]
     if unknown_args:
         errors.append(
             Error(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any, Literal, cast
@@ -60,8 +60,8 @@ ParamType = Literal["int", "float", "bool", "str"]
 PARAM_TYPES: tuple[ParamType, ...] = ("int", "float", "bool", "str")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
-_INT_RE = re.compile(r"[+-]?\d{1,18}")
-_FLOAT_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,18}")
+_FLOAT_RE = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,10 @@ def _to_float(value: object) -> float:
     )
     if not numeric:
         raise ValueError("must be a number")
-    number = float(cast("str | float", value))
+    try:
+        number = float(cast("str | float", value))
+    except OverflowError:  # a JSON integer beyond any float
+        raise ValueError("must be a finite number") from None
     if not math.isfinite(number):
         raise ValueError("must be a finite number")
     return number
@@ -208,13 +211,13 @@ def parse_param(job_name: str, name: str, spec: object) -> Param:
     def invalid(message: str) -> InvalidJobDefinition:
         return InvalidJobDefinition(f"{where} {message}", check_id="cronhooks.E007")
 
-    if not isinstance(name, str) or not PARAM_NAME_RE.match(name):
+    if not isinstance(name, str) or not PARAM_NAME_RE.fullmatch(name):
         raise invalid("needs a name of lowercase letters, digits and underscores.")
     if not isinstance(spec, Mapping):
         raise invalid("must be a dict.")
-    unknown = sorted(set(spec) - PARAM_KEYS)
+    unknown = sorted(map(str, set(spec) - PARAM_KEYS))
     if unknown:
-        raise invalid(f"has unknown keys: {', '.join(map(str, unknown))}.")
+        raise invalid(f"has unknown keys: {', '.join(unknown)}.")
     kind = spec.get("type")
     if kind not in PARAM_TYPES:
         raise invalid(f"has type {kind!r}; use one of {', '.join(PARAM_TYPES)}.")
@@ -257,11 +260,13 @@ def parse_param(job_name: str, name: str, spec: object) -> Param:
         choices=tuple(choices),
         max_length=max_length,
     )
+    cleaned_choices = []
     for choice in param.choices:
         try:
-            param.clean(choice)
+            cleaned_choices.append(replace(param, choices=()).clean(choice))
         except ValueError as error:
             raise invalid(f"has a choice {choice!r} that {error}.") from None
+    param = replace(param, choices=tuple(cleaned_choices))
     default = spec.get("default")
     if default is not None:
         if required:
@@ -270,12 +275,12 @@ def parse_param(job_name: str, name: str, spec: object) -> Param:
             default = param.clean(default)
         except ValueError as error:
             raise invalid(f"has a default {default!r} that {error}.") from None
-    return Param(**{**param.__dict__, "default": default})
+    return replace(param, default=default)
 
 
 def parse_job(name: object, spec: object) -> Job:
     """Build a ``Job`` from its settings entry, or raise ``InvalidJobDefinition``."""
-    if not isinstance(name, str) or not JOB_NAME_RE.match(name):
+    if not isinstance(name, str) or not JOB_NAME_RE.fullmatch(name):
         raise InvalidJobDefinition(
             f"Job name {name!r} must be a slug of lowercase letters, digits, '-' "
             "and '_' (at most 64 characters): it is part of the URL.",
@@ -287,9 +292,9 @@ def parse_job(name: object, spec: object) -> Job:
 
     if not isinstance(spec, Mapping):
         raise invalid("must be a dict.")
-    unknown = sorted(set(spec) - JOB_KEYS)
+    unknown = sorted(map(str, set(spec) - JOB_KEYS))
     if unknown:
-        raise invalid(f"has unknown keys: {', '.join(map(str, unknown))}.")
+        raise invalid(f"has unknown keys: {', '.join(unknown)}.")
     command = spec.get("command", "")
     target = spec.get("callable", "")
     if not isinstance(command, str) or not isinstance(target, str):
@@ -324,6 +329,14 @@ def parse_job(name: object, spec: object) -> Job:
     schedule = spec.get("schedule", "")
     if not isinstance(schedule, str):
         raise invalid("has a 'schedule' that is not a string.", "cronhooks.E008")
+    if schedule and len(schedule.split()) != 5:
+        # What Cloudflare, GitHub Actions and crontab accept; cronsim would
+        # also take a sixth (seconds) field.
+        raise invalid(
+            f"has an invalid cron expression {schedule!r}: it needs exactly five "
+            "fields (minute hour day-of-month month day-of-week).",
+            "cronhooks.E008",
+        )
     if schedule:
         try:
             CronSim(schedule, datetime.now(timezone.utc))
