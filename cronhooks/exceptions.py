@@ -33,6 +33,12 @@ class TriggerRejected(Exception):
         self.message = message
         self.details = dict(details or {})
 
+    def as_dict(self) -> dict[str, object]:
+        error: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return error
+
 
 class MethodNotAllowed(TriggerRejected):
     status_code = 405

@@ -40,8 +40,10 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def logging_config(level: str = "INFO") -> dict[str, Any]:
-    """A ``LOGGING`` dict: every record as one JSON line on stdout.
+def logging_config(
+    level: str = "INFO", stream: str = "ext://sys.stdout"
+) -> dict[str, Any]:
+    """A ``LOGGING`` dict: every record as one JSON line on ``stream``.
 
     Records from structlog and from the stdlib alike carry the bound
     correlation context.
@@ -60,12 +62,18 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "handlers": {
             "json": {
                 "class": "logging.StreamHandler",
-                "stream": "ext://sys.stdout",
+                "stream": stream,
                 "formatter": "json",
                 "filters": ["cronhooks_context"],
             }
         },
         "root": {"handlers": ["json"], "level": level},
+        # Django's defaults give these loggers handlers of their own (plain
+        # text, and twice over with DEBUG); send them through the JSON one.
+        "loggers": {
+            name: {"handlers": [], "level": level, "propagate": True}
+            for name in ("django", "django.server")
+        },
     }
 
 

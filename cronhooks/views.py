@@ -36,14 +36,11 @@ def _respond(
 ) -> JsonResponse:
     response = JsonResponse(body, status=status, headers=headers)
     response[CORRELATION_HEADER] = correlation
+    # cronhooks logs every outcome itself (without the query string); this
+    # stops django.request from logging the request's repr, which would show a
+    # token a caller wrongly put in the URL.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response
-
-
-def _error(rejection: TriggerRejected) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": rejection.code, "message": rejection.message}
-    if rejection.details:
-        error["details"] = rejection.details
-    return error
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -107,35 +104,14 @@ def _json_params(body: bytes) -> dict[str, object]:
     return data
 
 
-def render_outcome(outcome: Outcome, correlation: str) -> JsonResponse:
-    run = outcome.run
-    body: dict[str, Any] = {
-        "status": run.status,
-        "job": run.job,
-        "run_id": run.run_id,
-        "correlation_id": correlation,
-    }
-    rejection = outcome.rejection
-    if rejection is not None:
-        body["error"] = _error(rejection)
-        return _respond(
-            body,
-            status=rejection.status_code,
-            correlation=correlation,
-            headers=dict(rejection.headers),
-        )
-    body.update(
-        params=run.params,
-        started_at=run.started_at.isoformat(),
-        finished_at=run.finished_at.isoformat() if run.finished_at else None,
-        duration_ms=run.duration_ms,
-        output=run.output,
-        output_truncated=run.output_truncated,
+def render_outcome(outcome: Outcome) -> JsonResponse:
+    headers = dict(outcome.rejection.headers) if outcome.rejection else {}
+    return _respond(
+        outcome.as_dict(),
+        status=outcome.status_code,
+        correlation=outcome.run.correlation_id,
+        headers=headers,
     )
-    if run.status != JobRun.Status.SUCCEEDED:
-        body["error"] = {"code": run.reason, "message": run.error}
-        return _respond(body, status=500, correlation=correlation)
-    return _respond(body, status=200, correlation=correlation)
 
 
 # Bearer tokens, not cookies, authenticate these views: CSRF does not apply.
@@ -158,7 +134,7 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         outcome = reject(trigger, rejection)
     else:
         outcome = run_job(replace(trigger, params=params))
-    return render_outcome(outcome, trigger.correlation_id)
+    return render_outcome(outcome)
 
 
 # Read-only and token-authenticated: a POST is answered 405, not a CSRF page.
@@ -168,7 +144,7 @@ def health(request: HttpRequest) -> JsonResponse:
     if request.method not in ("GET", "HEAD"):
         rejection = MethodNotAllowed(str(request.method), ("GET", "HEAD"))
         return _respond(
-            {"status": "rejected", "error": _error(rejection)},
+            {"status": "rejected", "error": rejection.as_dict()},
             status=rejection.status_code,
             correlation=correlation,
             headers=dict(rejection.headers),

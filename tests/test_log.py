@@ -16,6 +16,7 @@ from django.test import Client
 from cronhooks.log import configure_structlog, correlation_id, logging_config
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
+from tests.settings import TOKEN
 
 JsonLines = Callable[[], list[dict[str, Any]]]
 
@@ -134,3 +135,25 @@ def test_correlation_id_replaces_unsafe_values_with_a_uuid(
 
     assert replaced != incoming
     assert len(replaced) == 36
+
+
+@pytest.mark.django_db
+def test_a_token_put_in_the_url_does_not_reach_the_logs(
+    client: Client, json_lines: JsonLines
+) -> None:
+    client.post(f"/cron/ping?access_token={TOKEN}")
+    trigger(client, "ping", query={"token": TOKEN})
+
+    lines = json_lines()
+    assert any(line["message"] == "trigger_rejected" for line in lines)
+    assert TOKEN not in json.dumps(lines)
+
+
+def test_django_loggers_go_through_the_one_json_handler(json_lines: JsonLines) -> None:
+    logging.getLogger("django.request").warning("Bad Request: /x")
+    logging.getLogger("django.server").info('"POST /cron/x HTTP/1.1" 200 10')
+
+    assert [line["name"] for line in json_lines()] == [
+        "django.request",
+        "django.server",
+    ]
