@@ -15,9 +15,10 @@ from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
-from cronhooks.conf import DEFAULTS, MIN_TOKEN_LENGTH, conf
+from cronhooks.conf import DEFAULTS, LOCK_KEYS, MIN_TOKEN_LENGTH, conf
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import Job, definitions
+from cronhooks.locks import InvalidLockBackend, load_backend
 
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "TOKENS": (list, tuple, str),
@@ -26,6 +27,7 @@ SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "MAX_BODY_SIZE": (int,),
     "OUTPUT_LIMIT": (int,),
     "RETENTION_DAYS": (int,),
+    "LOCKS": (Mapping,),
 }
 
 
@@ -191,3 +193,48 @@ def _check_command(job: Job) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+@register()
+def check_locks(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    locks = conf.raw.get("LOCKS", {})
+    if not isinstance(locks, Mapping):
+        return []  # reported by check_settings
+    unknown = sorted(map(str, set(locks) - LOCK_KEYS))
+    if unknown:
+        return [
+            Error(
+                f"CRONHOOKS['LOCKS'] has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(LOCK_KEYS))}.",
+                id="cronhooks.E003",
+            )
+        ]
+    if not isinstance(conf.locks["OPTIONS"], Mapping) or not isinstance(
+        conf.locks["FAIL_OPEN"], bool
+    ):
+        return [
+            Error(
+                "CRONHOOKS['LOCKS'] needs OPTIONS to be a dict and FAIL_OPEN a bool.",
+                id="cronhooks.E003",
+            )
+        ]
+    try:
+        backend = load_backend(conf.lock_backend_path, conf.lock_options)
+    except InvalidLockBackend as error:
+        return [
+            Error(
+                str(error),
+                hint="Use cronhooks.locks.database.DatabaseLockBackend, "
+                "cronhooks.locks.redis.RedisLockBackend or your own LockBackend.",
+                id="cronhooks.E009",
+            )
+        ]
+    return [
+        Error(
+            f"Lock backend {conf.lock_backend_path!r}: {problem}",
+            id="cronhooks.E010",
+        )
+        for problem in backend.check_configuration()
+    ]

@@ -27,7 +27,17 @@ DEFAULTS: dict[str, Any] = {
     "OUTPUT_LIMIT": 16 * 1024,
     # Run records older than this many days are removed by `cronhooks prune`.
     "RETENTION_DAYS": 30,
+    # The lock backend that keeps each job to one run at a time.
+    "LOCKS": {
+        "BACKEND": "cronhooks.locks.database.DatabaseLockBackend",
+        "OPTIONS": {},
+        # True runs a job without a lock when the backend is unreachable
+        # (flagged lock_lost) instead of refusing the trigger with 503.
+        "FAIL_OPEN": False,
+    },
 }
+
+LOCK_KEYS = frozenset(DEFAULTS["LOCKS"])
 
 MIN_TOKEN_LENGTH = 32
 
@@ -73,6 +83,24 @@ class Settings:
     def output_limit(self) -> int:
         value: int = self._get("OUTPUT_LIMIT", int)
         return value
+
+    @property
+    def locks(self) -> Mapping[str, Any]:
+        value: Mapping[str, Any] = self._get("LOCKS", Mapping)
+        return {**DEFAULTS["LOCKS"], **value}
+
+    @property
+    def lock_backend_path(self) -> str:
+        return str(self.locks["BACKEND"])
+
+    @property
+    def lock_options(self) -> dict[str, Any]:
+        options = self.locks["OPTIONS"]
+        return dict(options) if isinstance(options, Mapping) else {}
+
+    @property
+    def lock_fail_open(self) -> bool:
+        return self.locks["FAIL_OPEN"] is True
 
     @property
     def retention_days(self) -> int:

@@ -8,12 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
 from cronhooks.conf import MIN_TOKEN_LENGTH, conf
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import all_jobs, definitions
+from cronhooks.locks import LockUnavailable, get_backend
 from cronhooks.models import JobRun
 
 logger = structlog.get_logger("cronhooks")
@@ -57,7 +59,23 @@ def check_jobs() -> CheckResult:
     return CheckResult("jobs", True)
 
 
-CHECKS: tuple[Callable[[], CheckResult], ...] = (check_database, check_auth, check_jobs)
+def check_locks() -> CheckResult:
+    try:
+        get_backend().ping()
+    except ImproperlyConfigured:
+        return CheckResult("locks", False, "misconfigured")
+    except LockUnavailable:
+        logger.warning("health_locks_unavailable", exc_info=True)
+        return CheckResult("locks", False, "unavailable")
+    return CheckResult("locks", True)
+
+
+CHECKS: tuple[Callable[[], CheckResult], ...] = (
+    check_database,
+    check_auth,
+    check_jobs,
+    check_locks,
+)
 
 
 def run_checks() -> list[CheckResult]:

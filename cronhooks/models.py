@@ -31,6 +31,9 @@ class JobRun(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         REJECTED = "rejected"
+        # Left "running" by a holder that died: its lock expired and the job
+        # ran again, or `cronhooks cleanup` found no lock held for it.
+        ABANDONED = "abandoned"
 
     class Source(models.TextChoices):
         HTTP = "http", "HTTP"
@@ -53,6 +56,14 @@ class JobRun(models.Model):
     output_truncated = models.BooleanField(default=False)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    fencing_token = models.BigIntegerField(
+        null=True, blank=True, help_text="Grows with every grant of the job's lock."
+    )
+    lock_lost = models.BooleanField(
+        default=False,
+        help_text="The run was not exclusive for its whole duration: its lock "
+        "could not be renewed, was taken by another holder, or was never held.",
+    )
 
     objects = JobRunQuerySet.as_manager()
 
@@ -82,3 +93,17 @@ class JobRun(models.Model):
     def duration_ms(self) -> int | None:
         duration = self.duration
         return None if duration is None else round(duration.total_seconds() * 1000)
+
+
+class JobLock(models.Model):
+    """The database lock backend's lease: one row per job, kept for its fence."""
+
+    job = models.CharField(max_length=100, primary_key=True)
+    owner = models.CharField(max_length=64, blank=True)
+    run_id = models.CharField(max_length=36, blank=True)
+    fence = models.BigIntegerField(default=0)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"lock of {self.job}"

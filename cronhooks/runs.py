@@ -1,7 +1,8 @@
 """The one way a job runs: HTTP and CLI triggers both come through ``run_job``.
 
-trigger -> job lookup -> parameter validation -> run record -> command ->
-record updated. Every attempt is recorded, refused ones included.
+trigger -> job lookup -> parameter validation -> lock -> run record ->
+command (lease kept alive) -> lock released -> record updated. Every attempt is
+recorded, refused ones included.
 """
 
 from __future__ import annotations
@@ -9,18 +10,22 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import DatabaseError
 from django.utils import timezone
 
 from cronhooks.conf import conf
+from cronhooks.context import RunContext
+from cronhooks.context import _current as _current_run
 from cronhooks.exceptions import (
     BackendUnavailable,
     JobDisabled,
@@ -28,6 +33,8 @@ from cronhooks.exceptions import (
     TriggerRejected,
 )
 from cronhooks.jobs import Job, get_job
+from cronhooks.locks import Lease, LockBackend, LockUnavailable, get_backend
+from cronhooks.locks.keeper import LeaseKeeper
 from cronhooks.models import JobRun
 
 logger = structlog.get_logger("cronhooks")
@@ -57,7 +64,40 @@ class Outcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.run.status == JobRun.Status.SUCCEEDED
+        return self.rejection is None and self.run.status == JobRun.Status.SUCCEEDED
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status this outcome answers with."""
+        if self.rejection is not None:
+            return self.rejection.status_code
+        return 200 if self.succeeded else 500
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as HTTP responses and ``cronhooks run --json`` give it."""
+        run = self.run
+        body: dict[str, Any] = {
+            "status": run.status,
+            "job": run.job,
+            "run_id": run.run_id,
+            "correlation_id": run.correlation_id,
+        }
+        if self.rejection is not None:
+            body["error"] = self.rejection.as_dict()
+            return body
+        body.update(
+            params=run.params,
+            started_at=run.started_at.isoformat(),
+            finished_at=run.finished_at.isoformat() if run.finished_at else None,
+            duration_ms=run.duration_ms,
+            fencing_token=run.fencing_token,
+            lock_lost=run.lock_lost,
+            output=run.output,
+            output_truncated=run.output_truncated,
+        )
+        if not self.succeeded:
+            body["error"] = {"code": run.reason, "message": run.error}
+        return body
 
 
 class TailBuffer(io.TextIOBase):
@@ -140,7 +180,11 @@ def reject(trigger: Trigger, rejection: TriggerRejected) -> Outcome:
 
 
 def run_job(trigger: Trigger) -> Outcome:
-    """Validate, record and run one trigger; never raises for a refusal or a failure."""
+    """Validate, lock, record and run one trigger.
+
+    Never raises for a refusal or a failure: both come back in the ``Outcome``.
+    """
+    run = _new_run(trigger, JobRun.Status.RUNNING)
     try:
         if not conf.enabled:
             raise JobsDisabled("All jobs are disabled (CRONHOOKS['ENABLED'] is False).")
@@ -148,24 +192,106 @@ def run_job(trigger: Trigger) -> Outcome:
         if not job.enabled:
             raise JobDisabled(f"Job {job.name!r} is disabled.")
         params = job.clean_params(trigger.params)
+        backend = _lock_backend()
+        with _bound(trigger, run):
+            lease = _acquire(backend, job, run)
     except TriggerRejected as rejection:
         return reject(trigger, rejection)
 
-    run = _new_run(trigger, JobRun.Status.RUNNING)
     run.params = params
+    run.fencing_token = lease.fencing_token if lease else None
+    run.lock_lost = lease is None
     with _bound(trigger, run):
         try:
+            if lease is not None:
+                _abandon_others(run)
             run.save(force_insert=True)
         except DatabaseError:
             logger.exception("run_record_failed")
+            _release(backend, lease, run)
             return Outcome(run, BackendUnavailable("The run history is unavailable."))
-        logger.info("run_started", params=params, source=trigger.source)
-        _execute(job, params, run)
+        logger.info(
+            "run_started",
+            params=params,
+            source=trigger.source,
+            fencing_token=run.fencing_token,
+        )
+        keeper = LeaseKeeper(backend, lease) if lease else None
+        context = RunContext(
+            run_id=run.run_id,
+            job=job.name,
+            correlation_id=trigger.correlation_id,
+            params=params,
+            fencing_token=run.fencing_token,
+            _lost=keeper.lost if keeper else threading.Event(),
+        )
+        try:
+            with keeper or nullcontext():
+                _execute(job, params, run, context)
+        finally:
+            if keeper is not None and keeper.lost.is_set():
+                run.lock_lost = True
+            _release(backend, lease, run)
+            _finish(run)
     return Outcome(run)
 
 
-def _execute(job: Job, params: Mapping[str, Any], run: JobRun) -> None:
+def _lock_backend() -> LockBackend:
+    try:
+        return get_backend()
+    except ImproperlyConfigured as error:
+        logger.error("lock_backend_misconfigured", error=str(error))
+        raise LockUnavailable(
+            "The lock backend is misconfigured; run `manage.py check`."
+        ) from None
+
+
+def _acquire(backend: LockBackend, job: Job, run: JobRun) -> Lease | None:
+    try:
+        return backend.acquire(job.name, run.run_id, job.lock_ttl)
+    except LockUnavailable as error:
+        if not conf.lock_fail_open:
+            logger.error("lock_unavailable", error=str(error), exc_info=True)
+            raise
+        logger.warning("running_without_lock", error=str(error), exc_info=True)
+        return None
+
+
+def _abandon_others(run: JobRun) -> None:
+    """Runs of this job left "running" cannot be: we hold its lock now."""
+    abandoned = (
+        JobRun.objects.filter(job=run.job, status=JobRun.Status.RUNNING)
+        .exclude(id=run.id)
+        .update(
+            status=JobRun.Status.ABANDONED,
+            reason="abandoned",
+            error="Its holder stopped without finishing; the lock expired.",
+            finished_at=timezone.now(),
+        )
+    )
+    if abandoned:
+        logger.warning("runs_abandoned", count=abandoned)
+
+
+def _release(backend: LockBackend, lease: Lease | None, run: JobRun) -> None:
+    if lease is None:
+        return
+    try:
+        released = backend.release(lease)
+    except LockUnavailable as error:
+        # The lock expires by itself after its TTL.
+        logger.error("lock_release_failed", error=str(error))
+        return
+    if not released:
+        run.lock_lost = True
+        logger.error("lock_lost", reason="found taken by another holder at release")
+
+
+def _execute(
+    job: Job, params: Mapping[str, Any], run: JobRun, context: RunContext
+) -> None:
     output = TailBuffer(conf.output_limit)
+    token = _current_run.set(context)
     try:
         if job.callable:
             result = job.load_callable()(**params)
@@ -194,10 +320,10 @@ def _execute(job: Job, params: Mapping[str, Any], run: JobRun) -> None:
     else:
         run.status = JobRun.Status.SUCCEEDED
     finally:
+        _current_run.reset(token)
         run.finished_at = timezone.now()
         run.output = redact(output.getvalue())
         run.output_truncated = output.truncated
-        _finish(run)
 
 
 def _finish(run: JobRun) -> None:
@@ -210,6 +336,7 @@ def _finish(run: JobRun) -> None:
                 "output",
                 "output_truncated",
                 "finished_at",
+                "lock_lost",
             ]
         )
     except DatabaseError:
@@ -222,4 +349,5 @@ def _finish(run: JobRun) -> None:
         "run_finished",
         status=run.status,
         duration_ms=run.duration_ms,
+        lock_lost=run.lock_lost,
     )

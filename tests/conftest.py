@@ -1,6 +1,18 @@
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
+import redis
+from django.conf import settings
 from django.test import Client
 
 from tests.settings import TOKEN
@@ -23,3 +35,170 @@ def client() -> Client:
     # enforce_csrf_checks: prove the trigger view needs no CSRF token, as a
     # real scheduler sends none.
     return Client(enforce_csrf_checks=True)
+
+
+# Real servers for the lock tests. Locally a missing server skips the tests
+# that need it (saying why); in CI (CI=true) it fails them.
+
+
+def _require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must provide it)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A throwaway redis-server that tests may stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = _free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    _require(shutil.which("redis-server") is not None, "redis-server is not installed")
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Redis at REDIS_URL when it answers, else a throwaway one."""
+    url = str(settings.REDIS_URL)
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.ConnectionError:
+        _require(
+            shutil.which("redis-server") is not None,
+            f"no Redis at {url} and redis-server is not installed",
+        )
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+        server.start()
+        yield server.url
+        server.stop()
+        return
+    yield url
+
+
+LOCK_BACKENDS = ("default-db", "postgres-db", "redis")
+
+
+def lock_config(kind: str, redis_url: str | None = None) -> dict[str, object]:
+    if kind == "redis":
+        prefix = f"cronhooks-test-{uuid.uuid4().hex}"
+        return {
+            "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+            "OPTIONS": {"URL": redis_url, "KEY_PREFIX": prefix},
+        }
+    alias = "postgres" if kind == "postgres-db" else "default"
+    return {
+        "BACKEND": "cronhooks.locks.database.DatabaseLockBackend",
+        "OPTIONS": {"DATABASE": alias},
+    }
+
+
+@pytest.fixture(params=LOCK_BACKENDS)
+def locks(request: pytest.FixtureRequest, settings: Any) -> dict[str, object]:
+    """Each lock backend in turn, configured in CRONHOOKS['LOCKS']."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    config = lock_config(request.param, url)
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": config}
+    return config
+
+
+def _postgres_reachable() -> bool:
+    import psycopg
+
+    params = settings.DATABASES["postgres"]
+    try:
+        psycopg.connect(
+            host=params["HOST"],
+            port=params["PORT"],
+            user=params["USER"],
+            dbname=params["NAME"],
+            connect_timeout=2,
+        ).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Without PostgreSQL (and not in CI), leave out the tests that need it.
+
+    Deselected rather than skipped: pytest-django would otherwise try to
+    create the PostgreSQL test database for the whole session and fail it.
+    """
+
+    def needs_postgres(item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("django_db")
+        return marker is not None and "postgres" in marker.kwargs.get("databases", ())
+
+    wanted = [item for item in items if needs_postgres(item)]
+    if not wanted or os.environ.get("CI") or _postgres_reachable():
+        return
+    config.hook.pytest_deselected(items=wanted)
+    items[:] = [item for item in items if not needs_postgres(item)]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"PostgreSQL is not reachable at 127.0.0.1:5432: left out {len(wanted)} "
+            "tests that need it (CI runs them).",
+            yellow=True,
+        )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from typing import Any
 
 SECRET_KEY = "cronhooks-tests-not-secret"  # noqa: S105
@@ -42,23 +44,49 @@ TEMPLATES = [
     }
 ]
 
-# CRONHOOKS_TEST_DATABASE=postgres runs the suite on the PostgreSQL at
-# 127.0.0.1:5432 (CI does both); SQLite otherwise.
-DATABASES: dict[str, Any]
-if os.environ.get("CRONHOOKS_TEST_DATABASE") == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("PGDATABASE", "test"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-        }
-    }
-else:
-    DATABASES = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-    }
+POSTGRES = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": os.environ.get("PGDATABASE", "test"),
+    "USER": os.environ.get("PGUSER", "postgres"),
+    "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+    "PORT": os.environ.get("PGPORT", "5432"),
+}
+# A file, not :memory:, so that the lock tests' worker processes share it.
+SQLITE = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": "unused",
+    "TEST": {
+        "NAME": os.path.join(
+            tempfile.gettempdir(), f"cronhooks-tests-{os.getpid()}.sqlite3"
+        )
+    },
+}
+
+# CRONHOOKS_TEST_DATABASE=postgres runs the suite on PostgreSQL (CI does both).
+# The "postgres" alias is always there for the tests that need PostgreSQL
+# whatever the default is: only those tests create its test database.
+DATABASES: dict[str, Any] = {
+    "default": dict(
+        POSTGRES if os.environ.get("CRONHOOKS_TEST_DATABASE") == "postgres" else SQLITE
+    ),
+    "postgres": dict(POSTGRES),
+}
+# Worker processes started by the lock tests connect to the parent's test
+# databases, whose names the parent passes here.
+for alias, name in json.loads(
+    os.environ.get("CRONHOOKS_WORKER_DATABASES", "{}")
+).items():
+    DATABASES[alias] = {**DATABASES[alias], "NAME": name}
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "redis": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    },
+}
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
 
@@ -108,5 +136,22 @@ CRONHOOKS: dict[str, Any] = {
         "boom": {"command": "boom"},
         "ping": {"callable": "tests.testapp.jobs.ping"},
         "off": {"command": "echo_params", "enabled": False},
+        # For the lock tests: a job that sleeps, with a one-second lock TTL.
+        "sleepy": {
+            "callable": "tests.testapp.jobs.sleep_for",
+            "params": {"seconds": {"type": "float", "min": 0, "max": 60}},
+            "lock_ttl": 1,
+        },
+        # Appends its own start and end to a file, for overlap checks.
+        "interval": {
+            "callable": "tests.testapp.jobs.record_interval",
+            "params": {
+                "path": {"type": "str", "max_length": 500, "required": True},
+                "seconds": {"type": "float", "min": 0, "max": 5},
+            },
+            "lock_ttl": 5,
+        },
     },
 }
+if "CRONHOOKS_WORKER_LOCKS" in os.environ:
+    CRONHOOKS["LOCKS"] = json.loads(os.environ["CRONHOOKS_WORKER_LOCKS"])

@@ -44,6 +44,7 @@ def test_a_token_holder_gets_each_check_and_each_job(
         "database": {"ok": True, "detail": "ok"},
         "auth": {"ok": True, "detail": "ok"},
         "jobs": {"ok": True, "detail": "ok"},
+        "locks": {"ok": True, "detail": "ok"},
     }
     ee_recent = body["jobs"]["ee-recent"]
     assert ee_recent["schedule"] == "*/5 * * * *"
@@ -87,14 +88,17 @@ def test_health_costs_the_same_queries_whatever_the_history_size(
         body = client.get("/health", headers=auth).json()
 
     assert all(body["jobs"][job]["last_run"] for job in ("ping", "boom", "echo"))
-    assert len(full) == len(empty) == 2  # SELECT 1, then last runs
+    # SELECT 1, the lock table, then the last runs.
+    assert len(full) == len(empty) == 3
 
 
 def test_anonymous_health_reads_no_run_history(client: Client) -> None:
     with CaptureQueriesContext(connection) as queries:
         client.get("/health")
 
-    assert [query["sql"] for query in queries] == ["SELECT 1"]
+    assert len(queries) == 2
+    assert queries[0]["sql"] == "SELECT 1"
+    assert "cronhooks_jobrun" not in queries[1]["sql"]
 
 
 def test_no_token_configured_is_unhealthy(client: Client, settings: Any) -> None:

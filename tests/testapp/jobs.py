@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import os
+import time
+
 from django.conf import settings
+
+from cronhooks.context import current_run
 
 
 def ping() -> str:
@@ -14,3 +19,20 @@ def leak() -> None:
 
 def interrupt() -> None:
     raise KeyboardInterrupt
+
+
+def sleep_for(seconds: float = 0) -> str:
+    time.sleep(seconds)
+    return f"slept {seconds}"
+
+
+def record_interval(path: str, seconds: float = 0.02) -> None:
+    """Append "start end pid fencing_token" in nanoseconds of the system clock."""
+    run = current_run()
+    start = time.time_ns()
+    time.sleep(seconds)
+    end = time.time_ns()
+    fence = run.fencing_token if run else None
+    # O_APPEND writes of one short line are atomic across processes.
+    with open(path, "a") as file:
+        file.write(f"{start} {end} {os.getpid()} {fence}\n")

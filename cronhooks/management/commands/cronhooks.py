@@ -108,20 +108,7 @@ class Command(BaseCommand):
         )
         run = outcome.run
         if options["json"]:
-            self.stdout.write(
-                json.dumps(
-                    {
-                        "status": run.status,
-                        "job": run.job,
-                        "run_id": run.run_id,
-                        "correlation_id": run.correlation_id,
-                        "duration_ms": run.duration_ms,
-                        "reason": run.reason or None,
-                        "error": run.error or None,
-                        "output": run.output,
-                    }
-                )
-            )
+            self.stdout.write(json.dumps(outcome.as_dict()))
         elif run.output:
             self.stdout.write(run.output.rstrip("\n"))
         if outcome.rejection is not None:

@@ -1,0 +1,176 @@
+"""The lock backend contract, against each real backend.
+
+Run for the database lease on the default database (SQLite, or PostgreSQL
+with CRONHOOKS_TEST_DATABASE=postgres), on PostgreSQL always, and on Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from cronhooks.locks import (
+    InvalidLockBackend,
+    LockBackend,
+    LockHeld,
+    get_backend,
+    load_backend,
+)
+from cronhooks.locks.database import DatabaseLockBackend
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+
+
+@pytest.fixture
+def backend(locks: dict[str, Any]) -> LockBackend:
+    return get_backend()
+
+
+def test_a_free_lock_is_granted(backend: LockBackend) -> None:
+    lease = backend.acquire("job", "run-1", ttl=5)
+
+    assert lease.job == "job"
+    assert lease.run_id == "run-1"
+    holder = backend.holder("job")
+    assert holder is not None
+    assert holder.run_id == "run-1"
+
+
+def test_a_held_lock_is_refused_naming_its_holder(backend: LockBackend) -> None:
+    backend.acquire("job", "run-1", ttl=5)
+
+    with pytest.raises(LockHeld) as excinfo:
+        backend.acquire("job", "run-2", ttl=5)
+
+    assert excinfo.value.status_code == 409
+    assert excinfo.value.details["run_id"] == "run-1"
+    assert "since" in excinfo.value.details
+
+
+def test_locks_of_different_jobs_are_independent(backend: LockBackend) -> None:
+    backend.acquire("one", "run-1", ttl=5)
+
+    assert backend.acquire("two", "run-2", ttl=5).job == "two"
+
+
+def test_a_released_lock_can_be_granted_again(backend: LockBackend) -> None:
+    lease = backend.acquire("job", "run-1", ttl=5)
+
+    assert backend.release(lease) is True
+    assert backend.holder("job") is None
+    assert backend.acquire("job", "run-2", ttl=5).run_id == "run-2"
+
+
+def test_an_expired_lock_can_be_granted_again(backend: LockBackend) -> None:
+    backend.acquire("job", "run-1", ttl=0.3)
+    time.sleep(0.5)
+
+    assert backend.holder("job") is None
+    assert backend.acquire("job", "run-2", ttl=5).run_id == "run-2"
+
+
+def test_expired_holder_cannot_release_new_holders_lock(backend: LockBackend) -> None:
+    stale = backend.acquire("job", "run-1", ttl=0.3)
+    time.sleep(0.5)
+    fresh = backend.acquire("job", "run-2", ttl=5)
+
+    assert backend.release(stale) is False
+    holder = backend.holder("job")
+    assert holder is not None
+    assert holder.run_id == "run-2"
+    assert backend.release(fresh) is True
+
+
+def test_expired_holder_cannot_renew_new_holders_lock(backend: LockBackend) -> None:
+    stale = backend.acquire("job", "run-1", ttl=0.3)
+    time.sleep(0.5)
+    backend.acquire("job", "run-2", ttl=5)
+
+    assert backend.renew(stale) is False
+    holder = backend.holder("job")
+    assert holder is not None
+    assert holder.run_id == "run-2"
+
+
+def test_a_released_lease_cannot_be_released_or_renewed_again(
+    backend: LockBackend,
+) -> None:
+    lease = backend.acquire("job", "run-1", ttl=5)
+    backend.release(lease)
+
+    assert backend.release(lease) is False
+    assert backend.renew(lease) is False
+
+
+def test_renewal_pushes_the_expiry_ahead(backend: LockBackend) -> None:
+    lease = backend.acquire("job", "run-1", ttl=0.6)
+    for _ in range(4):
+        time.sleep(0.3)
+        assert backend.renew(lease) is True
+
+    # 1.2 s after acquiring with a 0.6 s TTL: still held thanks to renewals.
+    with pytest.raises(LockHeld):
+        backend.acquire("job", "run-2", ttl=5)
+
+
+def test_fencing_tokens_strictly_increase_with_each_grant(
+    backend: LockBackend,
+) -> None:
+    tokens = []
+    for number in range(5):
+        lease = backend.acquire("job", f"run-{number}", ttl=5)
+        tokens.append(lease.fencing_token)
+        backend.release(lease)
+    expired = backend.acquire("job", "run-x", ttl=0.2)
+    time.sleep(0.4)
+    taken_over = backend.acquire("job", "run-y", ttl=5)
+
+    tokens += [expired.fencing_token, taken_over.fencing_token]
+    assert tokens == sorted(set(tokens))
+
+
+def test_a_refused_acquire_does_not_advance_the_fence(backend: LockBackend) -> None:
+    first = backend.acquire("job", "run-1", ttl=5)
+    with pytest.raises(LockHeld):
+        backend.acquire("job", "run-2", ttl=5)
+    backend.release(first)
+
+    assert backend.acquire("job", "run-3", ttl=5).fencing_token == (
+        first.fencing_token + 1
+    )
+
+
+def test_ping_answers(backend: LockBackend) -> None:
+    backend.ping()
+
+
+def test_the_default_backend_is_the_database_lease(settings: Any) -> None:
+    settings.CRONHOOKS = {
+        key: value for key, value in settings.CRONHOOKS.items() if key != "LOCKS"
+    }
+
+    backend = get_backend()
+
+    assert isinstance(backend, DatabaseLockBackend)
+    assert backend.alias == "default"
+
+
+@pytest.mark.parametrize(
+    ("path", "options", "message"),
+    [
+        ("cronhooks.locks.nope.Backend", {}, "Could not import lock backend"),
+        ("cronhooks.jobs.Job", {}, "is not a LockBackend subclass"),
+        (
+            "cronhooks.locks.database.DatabaseLockBackend",
+            {"COLOUR": "red"},
+            "does not take these OPTIONS",
+        ),
+    ],
+)
+def test_a_bad_backend_is_a_clear_configuration_error(
+    path: str, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidLockBackend, match=message):
+        load_backend(path, options)

@@ -1,0 +1,72 @@
+"""Worker processes for the lock tests: each runs triggers through run_job.
+
+Run as ``python -m tests.workers JOB TIMES PARAMS_JSON``; prints one JSON line
+per trigger. The parent passes its test database names and lock settings in
+the environment (see tests/settings.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import connections
+
+
+def worker_env(locks: Mapping[str, Any]) -> dict[str, str]:
+    """Environment for a worker: the parent's test databases and lock backend."""
+    names = {alias: connections[alias].settings_dict["NAME"] for alias in connections}
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": os.pathsep.join([".", "example_project"]),
+        "CRONHOOKS_WORKER_DATABASES": json.dumps({k: str(v) for k, v in names.items()}),
+        "CRONHOOKS_WORKER_LOCKS": json.dumps(locks),
+    }
+
+
+def start_worker(
+    locks: Mapping[str, Any], job: str, times: int, params: Mapping[str, Any]
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.workers", job, str(times), json.dumps(params)],
+        env=worker_env(locks),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def results(
+    process: subprocess.Popen[str], timeout: float = 120
+) -> list[dict[str, Any]]:
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def main(job: str, times: int, params: dict[str, Any]) -> None:
+    import django
+
+    django.setup()
+    from cronhooks.models import JobRun
+    from cronhooks.runs import Trigger, run_job
+
+    for number in range(times):
+        outcome = run_job(
+            Trigger(
+                job=job,
+                source=JobRun.Source.CLI,
+                correlation_id=f"worker-{os.getpid()}-{number}",
+                params=params,
+            )
+        )
+        line = {"code": outcome.status_code, "fence": outcome.run.fencing_token}
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]))
