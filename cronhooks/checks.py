@@ -15,6 +15,7 @@ from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
+from cronhooks.auth import TOKEN_CHARACTERS
 from cronhooks.conf import DEFAULTS, LOCK_KEYS, MIN_TOKEN_LENGTH, conf
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import Job, definitions
@@ -56,7 +57,16 @@ def check_tokens(
                 Error(
                     f"Token #{position} in CRONHOOKS['TOKENS'] is not a non-empty "
                     "string.",
-                    id="cronhooks.E003",
+                    id="cronhooks.E012",
+                )
+            )
+        elif not TOKEN_CHARACTERS.fullmatch(token):
+            errors.append(
+                Error(
+                    f"Token #{position} in CRONHOOKS['TOKENS'] contains spaces, "
+                    "control or non-ASCII characters, so no request can send it.",
+                    hint="A token read from a file may end with a newline: strip it.",
+                    id="cronhooks.E012",
                 )
             )
         elif len(token) < MIN_TOKEN_LENGTH:
@@ -107,7 +117,7 @@ def check_settings(
                     f"CRONHOOKS[{key!r}] must be a {names}"
                     + (" of at least 0." if negative else "."),
                     hint=f"The default is {DEFAULTS[key]!r}.",
-                    id="cronhooks.E003",
+                    id="cronhooks.E011",
                 )
             )
     return errors
@@ -217,7 +227,7 @@ def check_locks(
         return [
             Error(
                 "CRONHOOKS['LOCKS'] needs OPTIONS to be a dict and FAIL_OPEN a bool.",
-                id="cronhooks.E003",
+                id="cronhooks.E011",
             )
         ]
     try:

@@ -67,7 +67,8 @@ class Settings:
 
     @property
     def enabled(self) -> bool:
-        return bool(self._get("ENABLED", bool))
+        # Fail closed: "false" from an environment variable is not True.
+        return self.raw.get("ENABLED", True) is True
 
     @property
     def jobs(self) -> Mapping[str, Any]:

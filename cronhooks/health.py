@@ -7,18 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import structlog
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
-from cronhooks.conf import MIN_TOKEN_LENGTH, conf
+from cronhooks.checks import check_tokens
+from cronhooks.conf import conf
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable, get_backend
+from cronhooks.log import get_logger
 from cronhooks.models import JobRun
 
-logger = structlog.get_logger("cronhooks")
+logger = get_logger()
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,13 @@ def check_database() -> CheckResult:
 
 
 def check_auth() -> CheckResult:
-    if not conf.tokens:
-        return CheckResult("auth", False, "no token configured")
-    if any(len(token) < MIN_TOKEN_LENGTH for token in conf.tokens):
-        return CheckResult("auth", False, "a configured token is too short")
-    return CheckResult("auth", True)
+    # The same rules as the system checks, which only run at deploy time.
+    problems = check_tokens()
+    if not problems:
+        return CheckResult("auth", True)
+    if conf.tokens:
+        return CheckResult("auth", False, "a configured token is invalid")
+    return CheckResult("auth", False, "no token configured")
 
 
 def check_jobs() -> CheckResult:
@@ -111,10 +114,7 @@ def run_summary(run: JobRun) -> dict[str, Any]:
 def job_report() -> dict[str, dict[str, Any]]:
     """Every valid job with its last executed run, in one query."""
     jobs = all_jobs()
-    latest = {
-        run.job: run
-        for run in JobRun.objects.filter(job__in=list(jobs)).executed().latest_per_job()
-    }
+    latest = JobRun.objects.last_runs(jobs)
     now = timezone.now()
     report = {}
     for name, job in jobs.items():

@@ -194,6 +194,10 @@ def _to_str(value: object) -> str:
         raise ValueError("must be a string")
     if any(ord(char) < 32 or ord(char) == 127 for char in value):
         raise ValueError("must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. JSON "\ud800"
+        raise ValueError("must be valid Unicode") from None
     return value
 
 

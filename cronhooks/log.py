@@ -19,6 +19,23 @@ import structlog
 _CORRELATION_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
+def get_logger() -> Any:
+    """cronhooks' own logger: structlog events written through stdlib logging.
+
+    Independent of the project's structlog configuration, so the events always
+    reach the ``cronhooks`` stdlib logger and whatever ``LOGGING`` does with it;
+    the bound context and event fields travel as the record's ``extra``.
+    """
+    return structlog.wrap_logger(
+        logging.getLogger("cronhooks"),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.render_to_log_kwargs,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
+
+
 def correlation_id(incoming: str | None) -> str:
     """The caller's correlation ID if it is safe to log, else a fresh UUID."""
     if incoming and _CORRELATION_ID_RE.fullmatch(incoming):

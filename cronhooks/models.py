@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db import models
@@ -13,6 +14,11 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
     def executed(self) -> JobRunQuerySet:
         """Runs whose job actually started (not refused triggers)."""
         return self.exclude(status=JobRun.Status.REJECTED)
+
+    def last_runs(self, jobs: Iterable[str]) -> dict[str, JobRun]:
+        """Job name -> its last executed run, in one query."""
+        runs = self.filter(job__in=list(jobs)).executed().latest_per_job()
+        return {run.job: run for run in runs}
 
     def latest_per_job(self) -> JobRunQuerySet:
         """The newest run of each job, in one query whatever the history size."""
@@ -70,8 +76,12 @@ class JobRun(models.Model):
     class Meta:
         ordering = ["-started_at"]
         indexes = [
+            # "Last run of each job" skips refused triggers, which anyone
+            # can add without a token.
             models.Index(
-                fields=["job", "-started_at"], name="cronhooks_run_job_started"
+                fields=["job", "-started_at"],
+                name="cronhooks_run_job_started",
+                condition=~models.Q(status="rejected"),
             ),
             models.Index(fields=["started_at"], name="cronhooks_run_started"),
         ]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
 import threading
+import traceback
 import uuid
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -32,14 +34,17 @@ from cronhooks.exceptions import (
     JobsDisabled,
     TriggerRejected,
 )
-from cronhooks.jobs import Job, get_job
+from cronhooks.jobs import JOB_NAME_RE, Job, get_job
 from cronhooks.locks import Lease, LockBackend, LockUnavailable, get_backend
 from cronhooks.locks.keeper import LeaseKeeper
+from cronhooks.log import get_logger
 from cronhooks.models import JobRun
 
-logger = structlog.get_logger("cronhooks")
+logger = get_logger()
 
 REDACTED = "[redacted]"
+MAX_RECORDED_PARAMS = 50
+MAX_RECORDED_VALUE = 200
 # Parameter names whose values are never stored, even on a refused trigger.
 _SECRET_NAME_RE = re.compile(r"token|secret|passw|auth|key|credential", re.IGNORECASE)
 
@@ -83,6 +88,9 @@ class Outcome:
             "correlation_id": run.correlation_id,
         }
         if self.rejection is not None:
+            # Even when the record could not be written (and still says
+            # "running"), the trigger was refused.
+            body["status"] = JobRun.Status.REJECTED
             body["error"] = self.rejection.as_dict()
             return body
         body.update(
@@ -130,25 +138,48 @@ def redact(text: str) -> str:
     return text
 
 
-def _redact_params(params: Mapping[str, object]) -> dict[str, object]:
+def storable(text: str, limit: int | None = None) -> str:
+    """Text fit for the run history and logs: tokens redacted, and no NUL or
+    lone surrogate, which PostgreSQL refuses."""
+    text = redact(text).replace("\x00", "\\x00")
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if limit is None else text[:limit]
+
+
+def _recorded_value(value: object) -> object:
+    if isinstance(value, bool) or (isinstance(value, int) and abs(value) < 2**53):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    return storable(text, MAX_RECORDED_VALUE)
+
+
+def recorded_params(params: Mapping[str, object]) -> dict[str, object]:
+    """Parameters as the history, logs and responses may show them."""
     return {
-        str(name)[:100]: REDACTED
+        storable(str(name), 100): REDACTED
         if _SECRET_NAME_RE.search(str(name))
-        else (redact(value) if isinstance(value, str) else value)
-        for name, value in params.items()
+        else _recorded_value(value)
+        for name, value in list(params.items())[:MAX_RECORDED_PARAMS]
     }
+
+
+def recorded_job_name(name: str) -> str:
+    """The job name as given, or its escaped repr when it is not a job name."""
+    return name if JOB_NAME_RE.fullmatch(name) else repr(name)[:100]
 
 
 def _bound(trigger: Trigger, run: JobRun) -> AbstractContextManager[None]:
     return structlog.contextvars.bound_contextvars(
-        correlation_id=trigger.correlation_id, job=trigger.job, run_id=run.run_id
+        correlation_id=trigger.correlation_id, job=run.job, run_id=run.run_id
     )
 
 
 def _new_run(trigger: Trigger, status: JobRun.Status) -> JobRun:
     return JobRun(
         id=uuid.uuid4(),
-        job=trigger.job[:100],
+        job=recorded_job_name(trigger.job),
         status=status,
         source=trigger.source,
         correlation_id=trigger.correlation_id,
@@ -160,9 +191,9 @@ def _new_run(trigger: Trigger, status: JobRun.Status) -> JobRun:
 def reject(trigger: Trigger, rejection: TriggerRejected) -> Outcome:
     """Record a refused trigger."""
     run = _new_run(trigger, JobRun.Status.REJECTED)
-    run.params = _redact_params(trigger.params)
+    run.params = recorded_params(trigger.params)
     run.reason = rejection.code
-    run.error = redact(rejection.message)
+    run.error = storable(rejection.message)
     run.finished_at = run.started_at
     with _bound(trigger, run):
         logger.warning(
@@ -198,7 +229,7 @@ def run_job(trigger: Trigger) -> Outcome:
     except TriggerRejected as rejection:
         return reject(trigger, rejection)
 
-    run.params = params
+    run.params = recorded_params(params)
     run.fencing_token = lease.fencing_token if lease else None
     run.lock_lost = lease is None
     with _bound(trigger, run):
@@ -212,7 +243,7 @@ def run_job(trigger: Trigger) -> Outcome:
             return Outcome(run, BackendUnavailable("The run history is unavailable."))
         logger.info(
             "run_started",
-            params=params,
+            params=run.params,
             source=trigger.source,
             fencing_token=run.fencing_token,
         )
@@ -305,13 +336,16 @@ def _execute(
                 stderr=output,
                 **job.call_options(params),
             )
+    except SystemExit as error:
+        # sys.exit() and sys.exit(0) end a command successfully, as in a shell.
+        if error.code in (None, 0):
+            run.status = JobRun.Status.SUCCEEDED
+        else:
+            _failed(run, error)
     # The job's failure boundary: whatever the command raises (CommandError,
-    # a bug, sys.exit) is a failed run, answered with its type and message.
-    except (Exception, SystemExit) as error:
-        run.status = JobRun.Status.FAILED
-        run.reason = "job_failed"
-        run.error = redact(": ".join(filter(None, [type(error).__name__, str(error)])))
-        logger.exception("run_failed", error=run.error)
+    # a bug) is a failed run, answered with its type and message.
+    except Exception as error:
+        _failed(run, error)
     except BaseException:
         run.status = JobRun.Status.FAILED
         run.reason = "interrupted"
@@ -322,8 +356,21 @@ def _execute(
     finally:
         _current_run.reset(token)
         run.finished_at = timezone.now()
-        run.output = redact(output.getvalue())
+        run.output = storable(output.getvalue())
         run.output_truncated = output.truncated
+
+
+def _failed(run: JobRun, error: BaseException) -> None:
+    run.status = JobRun.Status.FAILED
+    run.reason = "job_failed"
+    run.error = storable(": ".join(filter(None, [type(error).__name__, str(error)])))
+    # The traceback goes to the logs only, redacted like the rest: the
+    # exception's own message may quote a secret.
+    logger.error(
+        "run_failed",
+        error=run.error,
+        traceback=storable("".join(traceback.format_exception(error))),
+    )
 
 
 def _finish(run: JobRun) -> None:

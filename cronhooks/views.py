@@ -6,13 +6,17 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import structlog
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest, JsonResponse, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
-from cronhooks.auth import authenticate, is_authenticated
+from cronhooks.auth import authenticate
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
+    AuthenticationFailed,
     BodyTooLarge,
     InvalidBody,
     InvalidParameters,
@@ -20,11 +24,13 @@ from cronhooks.exceptions import (
     TriggerRejected,
 )
 from cronhooks.health import job_report, run_checks
-from cronhooks.log import correlation_id
+from cronhooks.log import correlation_id, get_logger
 from cronhooks.models import JobRun
 from cronhooks.runs import Outcome, Trigger, reject, run_job
 
 CORRELATION_HEADER = "X-Correlation-ID"
+
+logger = get_logger()
 
 
 def _respond(
@@ -43,6 +49,7 @@ def _respond(
     return response
 
 
+# Multipart too: Django's test client sends an empty one by default.
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -50,9 +57,10 @@ def read_params(request: HttpRequest) -> dict[str, object]:
     """Parameters from the query string and a JSON object (or form) body."""
     limit = conf.max_body_size
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit():
+    if not (declared.isascii() and declared.isdigit()):
         raise InvalidBody("Content-Length is not a number.")
-    if int(declared) > limit:
+    # Compare lengths first: int() of a huge digit string is itself an error.
+    if len(declared) > len(str(limit)) or int(declared) > limit:
         raise BodyTooLarge(f"The body is larger than {limit} bytes.")
     params = _single_values(request.GET, "query string")
     body = request.body
@@ -94,13 +102,36 @@ def _form_params(request: HttpRequest) -> dict[str, object]:
     return _single_values(request.POST, "body")
 
 
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("a key is given more than once")
+    return data
+
+
 def _json_params(body: bytes) -> dict[str, object]:
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidBody(f"The body is not valid JSON: {error}.") from None
+        data = json.loads(
+            body, parse_constant=_reject_constant, object_pairs_hook=_unique_keys
+        )
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; absurd nesting
+    # is a RecursionError.
+    except (ValueError, RecursionError) as error:
+        reason = "too deeply nested" if isinstance(error, RecursionError) else error
+        raise InvalidBody(f"The body is not valid JSON: {reason}.") from None
     if not isinstance(data, dict):
         raise InvalidBody("The body must be a JSON object of parameters.")
+    nested = {
+        name: "must be a single value, not a list or an object"
+        for name, value in data.items()
+        if isinstance(value, dict | list)
+    }
+    if nested:
+        raise InvalidParameters("Parameters are single values.", details=nested)
     return data
 
 
@@ -132,15 +163,28 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         params = read_params(request)
     except TriggerRejected as rejection:
         outcome = reject(trigger, rejection)
+    # Django's own refusals while parsing the request, answered in JSON too.
+    except RequestDataTooBig:
+        outcome = reject(trigger, BodyTooLarge("The body is too large."))
+    except (SuspiciousOperation, MultiPartParserError) as error:
+        message = f"The request could not be parsed ({type(error).__name__})."
+        outcome = reject(trigger, InvalidBody(message))
     else:
         outcome = run_job(replace(trigger, params=params))
     return render_outcome(outcome)
 
 
 # Read-only and token-authenticated: a POST is answered 405, not a CSRF page.
+# Not atomic: with the database down, answer 503 rather than fail to start.
 @csrf_exempt
+@transaction.non_atomic_requests
 def health(request: HttpRequest) -> JsonResponse:
     correlation = correlation_id(request.headers.get(CORRELATION_HEADER))
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation):
+        return _health(request, correlation)
+
+
+def _health(request: HttpRequest, correlation: str) -> JsonResponse:
     if request.method not in ("GET", "HEAD"):
         rejection = MethodNotAllowed(str(request.method), ("GET", "HEAD"))
         return _respond(
@@ -152,7 +196,7 @@ def health(request: HttpRequest) -> JsonResponse:
     results = run_checks()
     healthy = all(result.ok for result in results)
     body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy"}
-    if is_authenticated(request):
+    if _wants_detail(request):
         body["checks"] = {
             result.name: {"ok": result.ok, "detail": result.detail}
             for result in results
@@ -164,3 +208,15 @@ def health(request: HttpRequest) -> JsonResponse:
             # Already reported by the database check; the rest still helps.
             body["jobs"] = None
     return _respond(body, status=200 if healthy else 503, correlation=correlation)
+
+
+def _wants_detail(request: HttpRequest) -> bool:
+    try:
+        authenticate(request)
+    except AuthenticationFailed as error:
+        # A wrong token still gets the anonymous answer, but is logged: the
+        # detail answer would tell a guesser it had found one.
+        if "Authorization" in request.headers:
+            logger.warning("health_auth_failed", error=error.message)
+        return False
+    return True

@@ -1,21 +1,48 @@
 from __future__ import annotations
 
+import io
+import json
+import logging
+import logging.config
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import structlog
 from django.conf import settings
 from django.test import Client
 
+from cronhooks.log import configure_structlog, logging_config
 from tests.settings import TOKEN
+
+JsonLines = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def json_lines() -> Iterator[JsonLines]:
+    """Apply the shipped logging config, writing to a buffer instead of stdout."""
+    stream = io.StringIO()
+    config = logging_config(level="DEBUG")
+    config["handlers"]["json"]["stream"] = stream
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    logging.config.dictConfig(config)
+    configure_structlog()
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
 
 OTHER_TOKEN = "rotated-token-abcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -110,15 +110,15 @@ def test_E002_names_the_token_by_position_and_length_only() -> None:
     assert secret not in error.hint
 
 
-def test_token_positions_count_every_entry_and_bad_entries_are_E003() -> None:
+def test_token_positions_count_every_entry_and_bad_entries_are_E012() -> None:
     blank, short = check_errors({"TOKENS": ["", "short"]})
 
-    assert (blank.id, short.id) == ("cronhooks.E003", "cronhooks.E002")
+    assert (blank.id, short.id) == ("cronhooks.E012", "cronhooks.E002")
     assert blank.msg.startswith("Token #1 ")
     assert short.msg.startswith("Token #2 ")
 
 
-# E003: the CRONHOOKS setting itself
+# E003, E011: the CRONHOOKS setting itself
 
 
 @pytest.mark.parametrize("cronhooks", [["TOKENS"], "TOKENS", None])
@@ -154,15 +154,27 @@ def test_unknown_top_level_key_is_E003() -> None:
         pytest.param("JOBS", [], id="JOBS-list"),
     ],
 )
-def test_setting_of_the_wrong_type_is_E003(key: str, value: object) -> None:
-    assert check_error_codes({"TOKENS": [TOKEN], key: value}) == ["cronhooks.E003"]
+def test_setting_of_the_wrong_type_is_E011(key: str, value: object) -> None:
+    assert check_error_codes({"TOKENS": [TOKEN], key: value}) == ["cronhooks.E011"]
 
 
-def test_TOKENS_of_the_wrong_type_is_E003_and_E001() -> None:
+def test_TOKENS_of_the_wrong_type_is_E011_and_E001() -> None:
     assert sorted(check_error_codes({"TOKENS": 123})) == [
         "cronhooks.E001",
-        "cronhooks.E003",
+        "cronhooks.E011",
     ]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [TOKEN + "\n", " " + TOKEN, TOKEN[:10] + " " + TOKEN[10:], TOKEN + "\u00e9"],
+)
+def test_a_token_no_header_can_carry_is_E012(token: str) -> None:
+    (error,) = check_errors({"TOKENS": [token]})
+
+    assert error.id == "cronhooks.E012"
+    assert token.strip() not in error.msg
+    assert error.hint == "A token read from a file may end with a newline: strip it."
 
 
 def test_negative_setting_message_asks_for_at_least_0() -> None:

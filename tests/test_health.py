@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from cronhooks.health import CHECKS, CheckResult, run_checks
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
+from tests.conftest import JsonLines
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +168,14 @@ def test_post_to_health_is_405(client: Client) -> None:
 
 def test_head_is_allowed(client: Client) -> None:
     assert client.head("/health").status_code == 200
+
+
+def test_a_wrong_token_on_health_is_logged(
+    client: Client, json_lines: JsonLines
+) -> None:
+    client.get("/health", headers={"Authorization": "Bearer " + "x" * 40})
+    client.get("/health")
+
+    [line] = [line for line in json_lines() if line["message"] == "health_auth_failed"]
+    assert line["level"] == "WARNING"
+    assert line["correlation_id"]

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import logging.config
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 import structlog
 from django.test import Client
 
-from cronhooks.log import configure_structlog, correlation_id, logging_config
+from cronhooks.log import correlation_id
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
+from tests.conftest import JsonLines
 from tests.settings import TOKEN
-
-JsonLines = Callable[[], list[dict[str, Any]]]
-
-
-@pytest.fixture
-def json_lines() -> Iterator[JsonLines]:
-    """Apply the shipped logging config, writing to a buffer instead of stdout."""
-    stream = io.StringIO()
-    config = logging_config(level="DEBUG")
-    config["handlers"]["json"]["stream"] = stream
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    logging.config.dictConfig(config)
-    configure_structlog()
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        structlog.reset_defaults()
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
 
 
 @pytest.mark.django_db
@@ -97,7 +75,8 @@ def test_a_failed_run_logs_the_traceback_but_the_response_has_none(
 
     [line] = [line for line in json_lines() if line["message"] == "run_failed"]
     assert line["level"] == "ERROR"
-    assert "Traceback" in line["exception"]
+    assert line["traceback"].startswith("Traceback (most recent call last):")
+    assert "CommandError: the upstream API said no" in line["traceback"]
     assert "Traceback" not in response.content.decode()
 
 

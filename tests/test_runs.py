@@ -63,16 +63,35 @@ def test_a_job_printing_the_token_has_it_redacted_from_output_and_record(
 
 
 @pytest.mark.django_db
-def test_a_job_calling_sys_exit_is_a_failed_run_not_a_crash(settings: Any) -> None:
-    jobs = {**settings.CRONHOOKS["JOBS"], "exits": {"callable": "sys.exit"}}
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        (None, "succeeded", ""),
+        (0, "succeeded", ""),
+        (3, "failed", "SystemExit: 3"),
+        ("bad input", "failed", "SystemExit: bad input"),
+    ],
+)
+def test_sys_exit_in_a_job_is_an_outcome_not_a_crash(
+    settings: Any, code: object, status: str, error: str
+) -> None:
+    jobs = {
+        **settings.CRONHOOKS["JOBS"],
+        "exits": {
+            "callable": "tests.testapp.jobs.exit_with",
+            "params": {"code": {"type": "str"}},
+        },
+    }
     settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+    params = {} if code is None else {"code": str(code)}
 
     outcome = run_job(
-        Trigger(job="exits", source=JobRun.Source.CLI, correlation_id="c")
+        Trigger(
+            job="exits", source=JobRun.Source.CLI, correlation_id="c", params=params
+        )
     )
 
-    assert outcome.run.status == JobRun.Status.FAILED
-    assert outcome.run.error == "SystemExit"
+    assert (outcome.run.status, outcome.run.error) == (status, error)
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError
 from django.test import Client
 
@@ -415,3 +416,187 @@ def test_every_attempt_is_recorded_with_its_reason(
 def test_csrf_does_not_apply_to_bearer_authenticated_triggers(client: Client) -> None:
     # The client fixture enforces CSRF checks like a browser-facing site does.
     assert trigger(client, "ping").status_code == 200
+
+
+# Hostile or odd requests: always a JSON answer, always recorded.
+
+
+def assert_json_refusal(response: Any, status: int, code: str) -> None:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response["X-Correlation-ID"]
+    assert response.json()["status"] == "rejected"
+    assert response.json()["error"]["code"] == code
+    assert JobRun.objects.filter(reason=code).exists()
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "9" * 5000, "-1", "12a"])
+def test_an_odd_content_length_is_refused_in_json(
+    client: Client, auth: dict[str, str], length: str
+) -> None:
+    response = client.post("/cron/ping", headers=auth, CONTENT_LENGTH=length)
+
+    code = "body_too_large" if length.isascii() and length.isdigit() else "invalid_body"
+    assert_json_refusal(response, 413 if code == "body_too_large" else 400, code)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 15000, "too deeply nested"),
+        (b'{"a":' * 2000 + b"1" + b"}" * 2000, "too deeply nested"),
+        (b'{"count": ' + b"9" * 5000 + b"}", "Exceeds the limit"),
+        (b'{"ratio": NaN}', "NaN is not a number JSON allows"),
+        (b'{"count": Infinity}', "Infinity is not a number JSON allows"),
+        (b'{"count": 1, "count": 11}', "a key is given more than once"),
+    ],
+)
+def test_malformed_json_is_400_naming_the_problem(
+    client: Client, auth: dict[str, str], settings: Any, body: bytes, reason: str
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "MAX_BODY_SIZE": 64 * 1024}
+
+    response = client.post(
+        "/cron/echo", data=body, content_type="application/json", headers=auth
+    )
+
+    assert_json_refusal(response, 400, "invalid_body")
+    assert reason in response.json()["error"]["message"]
+
+
+def test_list_and_object_values_are_refused(client: Client) -> None:
+    response = trigger(client, "echo", body={"count": [1], "word": {"a": 1}})
+
+    assert_json_refusal(response, 400, "invalid_parameters")
+    assert response.json()["error"]["details"] == {
+        "count": "must be a single value, not a list or an object",
+        "word": "must be a single value, not a list or an object",
+    }
+
+
+def test_too_many_query_fields_is_400_even_before_auth(client: Client) -> None:
+    query = "&".join(f"a{number}=1" for number in range(1001))
+
+    response = client.post(f"/cron/ping?{query}")
+
+    assert_json_refusal(response, 400, "invalid_body")
+
+
+def test_multipart_without_boundary_is_400(
+    client: Client, auth: dict[str, str]
+) -> None:
+    response = client.post(
+        "/cron/ping", data=b"x", content_type="multipart/form-data", headers=auth
+    )
+
+    assert_json_refusal(response, 400, "invalid_body")
+
+
+def test_a_file_upload_is_400(client: Client, auth: dict[str, str]) -> None:
+    upload = SimpleUploadedFile("a.txt", b"hello")
+
+    response = client.post("/cron/ping", data={"file": upload}, headers=auth)
+
+    assert_json_refusal(response, 400, "invalid_body")
+
+
+def test_a_body_over_djangos_own_limit_is_413(
+    client: Client, auth: dict[str, str], settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "MAX_BODY_SIZE": 10_000_000}
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    response = client.post(
+        "/cron/echo",
+        data=b"{}" + b" " * 2000,
+        content_type="application/json",
+        headers=auth,
+    )
+
+    assert_json_refusal(response, 413, "body_too_large")
+
+
+@pytest.mark.parametrize("path", ["/cron/", "/cron/ping/", "/cron/a/b"])
+def test_paths_that_are_not_job_names_are_404_in_json(
+    client: Client, auth: dict[str, str], path: str
+) -> None:
+    assert_json_refusal(client.post(path, headers=auth), 404, "unknown_job")
+
+
+@pytest.mark.parametrize(
+    "name", ["abc%0Ainjected=1", "a%00b", "x" * 5000, "%C3%A9t%C3%A9"]
+)
+def test_a_job_name_that_is_not_a_slug_is_recorded_escaped(
+    client: Client, auth: dict[str, str], name: str
+) -> None:
+    response = client.post(f"/cron/{name}", headers=auth)
+
+    assert_json_refusal(response, 404, "unknown_job")
+    recorded = JobRun.objects.get().job
+    assert recorded == response.json()["job"]
+    assert recorded.startswith("'")
+    assert len(recorded) <= 100
+    assert "\n" not in recorded
+    assert "\x00" not in recorded
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"zzz": "\\u0000"}', b'{"zzz": "\\ud800"}', b'{"zzz": 1e999}', b'{"zzz": null}'],
+)
+def test_values_a_database_refuses_are_recorded_safely(
+    client: Client, auth: dict[str, str], body: bytes
+) -> None:
+    response = client.post(
+        "/cron/ping", data=body, content_type="application/json", headers=auth
+    )
+
+    assert_json_refusal(response, 400, "invalid_parameters")
+    [value] = JobRun.objects.get().params.values()
+    assert isinstance(value, str)
+
+
+def test_a_lone_surrogate_is_not_a_valid_string_parameter(
+    client: Client, auth: dict[str, str]
+) -> None:
+    response = client.post(
+        "/cron/echo",
+        data=b'{"word": "\\ud800"}',
+        content_type="application/json",
+        headers=auth,
+    )
+
+    assert_json_refusal(response, 400, "invalid_parameters")
+    assert response.json()["error"]["details"] == {"word": "must be valid Unicode"}
+
+
+def test_output_a_database_refuses_is_stored_escaped(
+    client: Client, settings: Any
+) -> None:
+    jobs = {**settings.CRONHOOKS["JOBS"], "nul": {"callable": "tests.testapp.jobs.nul"}}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    response = trigger(client, "nul")
+
+    assert response.status_code == 200
+    assert JobRun.objects.get().output == "a\\x00b \\ud800"
+
+
+def test_a_string_switch_fails_closed(client: Client, settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "ENABLED": "false"}
+
+    assert_json_refusal(trigger(client, "ping"), 503, "jobs_disabled")
+
+
+def test_the_database_down_answer_says_rejected_not_running(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DatabaseError("down")
+
+    monkeypatch.setattr(JobRun, "save", refuse)
+
+    response = trigger(client, "ping")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "rejected"

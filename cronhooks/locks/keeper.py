@@ -9,8 +9,9 @@ import structlog
 from django.db import connections
 
 from cronhooks.locks.base import Lease, LockBackend, LockUnavailable
+from cronhooks.log import get_logger
 
-logger = structlog.get_logger("cronhooks")
+logger = get_logger()
 
 
 class LeaseKeeper:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from django.conf import settings
@@ -15,6 +16,11 @@ def ping() -> str:
 def leak() -> None:
     token = settings.CRONHOOKS["TOKENS"][0]
     raise RuntimeError(f"upstream rejected Authorization: Bearer {token}")
+
+
+def exit_with(code: str | None = None) -> None:
+    """sys.exit() as commands call it: a number is an exit status."""
+    sys.exit(int(code) if code is not None and code.isdigit() else code)
 
 
 def interrupt() -> None:
@@ -36,3 +42,7 @@ def record_interval(path: str, seconds: float = 0.02) -> None:
     # O_APPEND writes of one short line are atomic across processes.
     with open(path, "a") as file:
         file.write(f"{start} {end} {os.getpid()} {fence}\n")
+
+
+def nul() -> str:
+    return "a\x00b \ud800"

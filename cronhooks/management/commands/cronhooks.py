@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from cronhooks.conf import conf
+from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import definitions
 from cronhooks.log import correlation_id
 from cronhooks.models import JobRun
@@ -66,15 +67,10 @@ class Command(BaseCommand):
             self.prune(options["days"])
 
     def list_jobs(self) -> None:
-        latest = {
-            run.job: run
-            for run in JobRun.objects.filter(job__in=list(definitions()))
-            .executed()
-            .latest_per_job()
-        }
+        latest = JobRun.objects.last_runs(definitions())
         rows = [("JOB", "SCHEDULE", "ENABLED", "LAST RUN", "RUNS")]
         for name, job in definitions().items():
-            if isinstance(job, Exception):
+            if isinstance(job, InvalidJobDefinition):
                 rows.append((name, "-", "-", "-", f"MISCONFIGURED: {job}"))
                 continue
             last = latest.get(name)
