@@ -44,6 +44,11 @@ logger = get_logger()
 
 REDACTED = "[redacted]"
 MAX_RECORDED_PARAMS = 50
+_ABANDONED = {
+    "status": JobRun.Status.ABANDONED,
+    "reason": "abandoned",
+    "error": "Its holder stopped without finishing; its lock was no longer held.",
+}
 MAX_RECORDED_VALUE = 200
 # Parameter names whose values are never stored, even on a refused trigger.
 _SECRET_NAME_RE = re.compile(r"token|secret|passw|auth|key|credential", re.IGNORECASE)
@@ -293,15 +298,32 @@ def _abandon_others(run: JobRun) -> None:
     abandoned = (
         JobRun.objects.filter(job=run.job, status=JobRun.Status.RUNNING)
         .exclude(id=run.id)
-        .update(
-            status=JobRun.Status.ABANDONED,
-            reason="abandoned",
-            error="Its holder stopped without finishing; the lock expired.",
-            finished_at=timezone.now(),
-        )
+        .update(**_ABANDONED, finished_at=timezone.now())
     )
     if abandoned:
         logger.warning("runs_abandoned", count=abandoned)
+
+
+def abandon_orphans() -> list[JobRun]:
+    """Mark runs left "running" whose job's lock they no longer hold.
+
+    A live run keeps its lock renewed, so a "running" record whose job's lock
+    is free, or held by another run, belongs to a holder that died.
+    """
+    backend = get_backend()
+    abandoned = []
+    for run in JobRun.objects.filter(status=JobRun.Status.RUNNING):
+        holder = backend.holder(run.job)
+        if holder is not None and holder.run_id == run.run_id:
+            continue
+        # Conditional, so a run that finished meanwhile keeps its outcome.
+        if JobRun.objects.filter(id=run.id, status=JobRun.Status.RUNNING).update(
+            **_ABANDONED, finished_at=timezone.now()
+        ):
+            abandoned.append(run)
+    if abandoned:
+        logger.warning("runs_abandoned", count=len(abandoned))
+    return abandoned
 
 
 def _release(backend: LockBackend, lease: Lease | None, run: JobRun) -> None:

@@ -51,6 +51,13 @@ POSTGRES = {
     "HOST": os.environ.get("PGHOST", "127.0.0.1"),
     "PORT": os.environ.get("PGPORT", "5432"),
 }
+
+
+def postgres(alias: str) -> dict[str, Any]:
+    # A test database per alias and process: tox runs envs in parallel.
+    return {**POSTGRES, "TEST": {"NAME": f"test_cronhooks_{alias}_{os.getpid()}"}}
+
+
 # A file, not :memory:, so that the lock tests' worker processes share it.
 SQLITE = {
     "ENGINE": "django.db.backends.sqlite3",
@@ -66,10 +73,12 @@ SQLITE = {
 # The "postgres" alias is always there for the tests that need PostgreSQL
 # whatever the default is: only those tests create its test database.
 DATABASES: dict[str, Any] = {
-    "default": dict(
-        POSTGRES if os.environ.get("CRONHOOKS_TEST_DATABASE") == "postgres" else SQLITE
+    "default": (
+        postgres("default")
+        if os.environ.get("CRONHOOKS_TEST_DATABASE") == "postgres"
+        else dict(SQLITE)
     ),
-    "postgres": dict(POSTGRES),
+    "postgres": postgres("postgres"),
 }
 # Worker processes started by the lock tests connect to the parent's test
 # databases, whose names the parent passes here.
@@ -141,6 +150,12 @@ CRONHOOKS: dict[str, Any] = {
             "callable": "tests.testapp.jobs.sleep_for",
             "params": {"seconds": {"type": "float", "min": 0, "max": 60}},
             "lock_ttl": 1,
+        },
+        # Like sleepy, with a TTL long enough to observe a dead holder's lock.
+        "held": {
+            "callable": "tests.testapp.jobs.sleep_for",
+            "params": {"seconds": {"type": "float", "min": 0, "max": 60}},
+            "lock_ttl": 3,
         },
         # Appends its own start and end to a file, for overlap checks.
         "interval": {

@@ -10,7 +10,9 @@ import time
 from typing import Any
 
 import pytest
+from django.test import Client
 
+from cronhooks.checks import check_locks
 from cronhooks.locks import (
     InvalidLockBackend,
     LockBackend,
@@ -19,6 +21,7 @@ from cronhooks.locks import (
     load_backend,
 )
 from cronhooks.locks.database import DatabaseLockBackend
+from cronhooks.testing import trigger
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
 
@@ -174,3 +177,73 @@ def test_a_bad_backend_is_a_clear_configuration_error(
 ) -> None:
     with pytest.raises(InvalidLockBackend, match=message):
         load_backend(path, options)
+
+
+def lock_check_ids(settings: Any, locks: object) -> list[str]:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": locks}
+    return [str(error.id) for error in check_locks()]
+
+
+@pytest.mark.parametrize(
+    ("locks", "expected"),
+    [
+        ({"BACKEND": "cronhooks.locks.nope.Backend"}, "cronhooks.E009"),
+        ({"BACKEND": "cronhooks.jobs.Job"}, "cronhooks.E009"),
+        ({"OPTIONS": {"COLOUR": "red"}}, "cronhooks.E009"),
+        ({"OPTIONS": {"DATABASE": "nope"}}, "cronhooks.E010"),
+        ({"BACKEND": "cronhooks.locks.redis.RedisLockBackend"}, "cronhooks.E010"),
+        (
+            {
+                "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+                "OPTIONS": {"CACHE": "default"},  # LocMemCache, not django-redis
+            },
+            "cronhooks.E010",
+        ),
+        (
+            {
+                "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+                "OPTIONS": {"CACHE": "redis", "URL": "redis://127.0.0.1"},
+            },
+            "cronhooks.E010",
+        ),
+        ({"TIMEOUT": 5}, "cronhooks.E003"),
+        ({"FAIL_OPEN": "yes"}, "cronhooks.E011"),
+    ],
+)
+def test_lock_configuration_mistakes_are_system_check_errors(
+    settings: Any, locks: object, expected: str
+) -> None:
+    assert lock_check_ids(settings, locks) == [expected]
+
+
+@pytest.mark.parametrize(
+    "locks",
+    [
+        {},
+        {"OPTIONS": {"DATABASE": "postgres"}},
+        {
+            "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+            "OPTIONS": {"CACHE": "redis"},
+        },
+        {
+            "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+            "OPTIONS": {"URL": "redis://127.0.0.1:6379/0", "KEY_PREFIX": "x"},
+        },
+    ],
+)
+def test_valid_lock_configurations_pass_the_checks(
+    settings: Any, locks: object
+) -> None:
+    assert lock_check_ids(settings, locks) == []
+
+
+def test_a_misconfigured_backend_answers_503_not_500(
+    client: Client, settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": {"BACKEND": "nope.Nope"}}
+
+    response = trigger(client, "ping")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "lock_unavailable"
+    assert "manage.py check" in response.json()["error"]["message"]

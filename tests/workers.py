@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from django.db import connections
@@ -30,14 +32,41 @@ def worker_env(locks: Mapping[str, Any]) -> dict[str, str]:
 
 
 def start_worker(
-    locks: Mapping[str, Any], job: str, times: int, params: Mapping[str, Any]
+    locks: Mapping[str, Any],
+    job: str,
+    times: int,
+    params: Mapping[str, Any],
+    barrier: Path | None = None,
 ) -> subprocess.Popen[str]:
+    env = worker_env(locks)
+    if barrier is not None:
+        env["CRONHOOKS_WORKER_BARRIER"] = str(barrier)
     return subprocess.Popen(
         [sys.executable, "-m", "tests.workers", job, str(times), json.dumps(params)],
-        env=worker_env(locks),
+        env=env,
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+def start_together(
+    locks: Mapping[str, Any],
+    count: int,
+    job: str,
+    times: int,
+    params: Mapping[str, Any],
+    barrier: Path,
+) -> list[subprocess.Popen[str]]:
+    """Start ``count`` workers and release them at once when all are ready."""
+    barrier.mkdir()
+    workers = [start_worker(locks, job, times, params, barrier) for _ in range(count)]
+    deadline = time.monotonic() + 60
+    while len(list(barrier.glob("ready-*"))) < count:
+        assert time.monotonic() < deadline, "workers did not start"
+        assert all(worker.poll() is None for worker in workers), "a worker died"
+        time.sleep(0.02)
+    (barrier / "go").touch()
+    return workers
 
 
 def results(
@@ -55,6 +84,12 @@ def main(job: str, times: int, params: dict[str, Any]) -> None:
     from cronhooks.models import JobRun
     from cronhooks.runs import Trigger, run_job
 
+    barrier = os.environ.get("CRONHOOKS_WORKER_BARRIER")
+    if barrier:
+        # Start together, so the workers really contend for the lock.
+        Path(barrier, f"ready-{os.getpid()}").touch()
+        while not Path(barrier, "go").exists():
+            time.sleep(0.01)
     for number in range(times):
         outcome = run_job(
             Trigger(

@@ -83,8 +83,8 @@ if DATABASE_URL.startswith("postgres"):
         "PORT": str(_url.port or ""),
     }
 
-# The Redis lock backend (a later issue) will reuse this cache entry rather than take
-# a second Redis setting.
+# With REDIS_URL set, the cache and the job locks use Redis (the lock backend reuses
+# this cache's connection); without it, locks live in the database.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
@@ -92,6 +92,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
         }
     }
 else:
@@ -162,3 +163,9 @@ CRONHOOKS = {
         },
     },
 }
+
+if REDIS_URL:
+    CRONHOOKS["LOCKS"] = {
+        "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+        "OPTIONS": {"CACHE": "default"},
+    }

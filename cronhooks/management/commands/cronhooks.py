@@ -13,9 +13,10 @@ from django.utils import timezone
 from cronhooks.conf import conf
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import definitions
+from cronhooks.locks import LockUnavailable
 from cronhooks.log import correlation_id
 from cronhooks.models import JobRun
-from cronhooks.runs import Trigger, run_job
+from cronhooks.runs import Trigger, abandon_orphans, run_job
 
 
 def name_value(text: str) -> tuple[str, str]:
@@ -50,6 +51,10 @@ class Command(BaseCommand):
         run.add_argument(
             "--json", action="store_true", help="Print the result as JSON."
         )
+        actions.add_parser(
+            "cleanup",
+            help="Mark runs left 'running' whose lock is no longer held as abandoned.",
+        )
         prune = actions.add_parser("prune", help="Delete old run records.")
         prune.add_argument(
             "--days",
@@ -63,6 +68,8 @@ class Command(BaseCommand):
             self.list_jobs()
         elif action == "run":
             self.run_one(options["job"], options)
+        elif action == "cleanup":
+            self.cleanup()
         else:
             self.prune(options["days"])
 
@@ -122,6 +129,15 @@ class Command(BaseCommand):
                     f"correlation {run.correlation_id})"
                 )
             )
+
+    def cleanup(self) -> None:
+        try:
+            abandoned = abandon_orphans()
+        except LockUnavailable as error:
+            raise CommandError(f"{error} Nothing was changed.") from None
+        self.stdout.write(f"Marked {len(abandoned)} run(s) as abandoned.")
+        for run in abandoned:
+            self.stdout.write(f"  {run.job} {run.id} started {run.started_at:%c}")
 
     def prune(self, days: int | None) -> None:
         keep = conf.retention_days if days is None else days
