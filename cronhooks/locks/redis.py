@@ -90,7 +90,8 @@ class RedisLockBackend(LockBackend):
         if self.cache_alias:
             from django.conf import settings
 
-            backend = settings.CACHES.get(self.cache_alias, {}).get("BACKEND", "")
+            cache = settings.CACHES.get(self.cache_alias)
+            backend = str(cache.get("BACKEND", "")) if isinstance(cache, dict) else ""
             if not backend.startswith("django_redis."):
                 return [
                     f"CACHE {self.cache_alias!r} is not a django-redis cache "
