@@ -24,6 +24,7 @@ from cronhooks.locks import InvalidLockBackend, load_backend
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "TOKENS": (list, tuple, str),
     "ENABLED": (bool,),
+    "ENVIRONMENT": (str,),
     "JOBS": (Mapping,),
     "MAX_BODY_SIZE": (int,),
     "OUTPUT_LIMIT": (int,),

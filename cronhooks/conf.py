@@ -21,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "ENABLED": True,
     # Job name -> definition; see jobs.py for the keys of a definition.
     "JOBS": {},
+    # This deployment's scheduler environment: which schedule of a job whose
+    # schedule differs per environment applies here (for /health, list).
+    "ENVIRONMENT": "production",
     # Largest request body accepted, in bytes.
     "MAX_BODY_SIZE": 16 * 1024,
     # How much of a command's stdout and stderr is kept (the tail), in characters.
@@ -69,6 +72,11 @@ class Settings:
     def enabled(self) -> bool:
         # Fail closed: "false" from an environment variable is not True.
         return self.raw.get("ENABLED", True) is True
+
+    @property
+    def environment(self) -> str:
+        value: str = self._get("ENVIRONMENT", str)
+        return value
 
     @property
     def jobs(self) -> Mapping[str, Any]:

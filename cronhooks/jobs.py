@@ -6,7 +6,8 @@ A job is declared in ``CRONHOOKS["JOBS"]`` as ``name: {...}`` with these keys:
 ``args``         fixed command-line arguments, e.g. ``["--recently-updated"]``
 ``options``      fixed options by destination name, e.g. ``{"verbosity": 0}``
 ``params``       parameters a caller may pass, ``name: {type, min, max, ...}``
-``schedule``     a cron expression (five fields), or absent for manual jobs
+``schedule``     a cron expression (five fields, UTC), or a dict of Worker
+                 environment -> cron expression; absent for manual jobs
 ``lock_ttl``     seconds a run may hold the job's lock (default 3600)
 ``enabled``      False refuses triggers with 503 (default True)
 ``description``  free text shown by ``cronhooks list`` and ``/health``
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any, Literal, cast
+from urllib.parse import urlencode
 
 from cronsim import CronSim, CronSimError
 from django.core.signals import setting_changed
@@ -35,6 +37,8 @@ from cronhooks.exceptions import (
     UnknownJob,
 )
 
+ANY_ENVIRONMENT = "*"
+ENVIRONMENT_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 JOB_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 PARAM_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 DEFAULT_LOCK_TTL = 3600
@@ -100,7 +104,8 @@ class Job:
     args: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Param] = field(default_factory=dict)
-    schedule: str = ""
+    # Environment name (or ANY_ENVIRONMENT) -> cron expression, in UTC.
+    schedules: Mapping[str, str] = field(default_factory=dict)
     lock_ttl: int = DEFAULT_LOCK_TTL
     enabled: bool = True
     description: str = ""
@@ -143,6 +148,27 @@ class Job:
 
     def load_callable(self) -> Callable[..., object]:
         return cast("Callable[..., object]", import_string(self.callable))
+
+    def schedule_in(self, environment: str) -> str:
+        """The cron expression in ``environment``, or "" when not scheduled there."""
+        return self.schedules.get(environment, self.schedules.get(ANY_ENVIRONMENT, ""))
+
+    @property
+    def schedule(self) -> str:
+        """The cron expression in this deployment's ``ENVIRONMENT``."""
+        return self.schedule_in(conf.environment)
+
+    @property
+    def worker_target(self) -> str:
+        """The path after ``/cron/`` a scheduler calls: defaults made explicit."""
+        defaults = {
+            name: str(param.default).lower()
+            if isinstance(param.default, bool)
+            else str(param.default)
+            for name, param in self.params.items()
+            if param.default is not None
+        }
+        return f"{self.name}?{urlencode(defaults)}" if defaults else self.name
 
     def next_run(self, after: datetime) -> datetime | None:
         if not self.schedule:
@@ -282,6 +308,46 @@ def parse_param(job_name: str, name: str, spec: object) -> Param:
     return replace(param, default=default)
 
 
+def _parse_schedules(
+    value: object, invalid: Callable[[str, str], InvalidJobDefinition]
+) -> dict[str, str]:
+    """A cron expression for every environment, or one per environment."""
+    if isinstance(value, str):
+        by_environment = {ANY_ENVIRONMENT: value} if value else {}
+    elif isinstance(value, Mapping) and all(
+        isinstance(key, str) and ENVIRONMENT_RE.fullmatch(key) for key in value
+    ):
+        by_environment = dict(value)
+    else:
+        raise invalid(
+            "has a 'schedule' that is neither a cron expression nor a dict of "
+            "environment name to cron expression.",
+            "cronhooks.E008",
+        )
+    for schedule in by_environment.values():
+        if not isinstance(schedule, str):
+            raise invalid(
+                f"has a schedule {schedule!r} that is not a string.", "cronhooks.E008"
+            )
+        if schedule and len(schedule.split()) != 5:
+            # What Cloudflare, GitHub Actions and crontab accept; cronsim
+            # would also take a sixth (seconds) field.
+            raise invalid(
+                f"has an invalid cron expression {schedule!r}: it needs exactly "
+                "five fields (minute hour day-of-month month day-of-week).",
+                "cronhooks.E008",
+            )
+        if schedule:
+            try:
+                CronSim(schedule, datetime.now(timezone.utc))
+            except CronSimError as error:
+                raise invalid(
+                    f"has an invalid cron expression {schedule!r}: {error}.",
+                    "cronhooks.E008",
+                ) from None
+    return {key: cron for key, cron in by_environment.items() if cron}
+
+
 def parse_job(name: object, spec: object) -> Job:
     """Build a ``Job`` from its settings entry, or raise ``InvalidJobDefinition``."""
     if not isinstance(name, str) or not JOB_NAME_RE.fullmatch(name):
@@ -330,25 +396,7 @@ def parse_job(name: object, spec: object) -> Job:
                 "cronhooks.E007",
             )
         feeds[param.option] = param.name
-    schedule = spec.get("schedule", "")
-    if not isinstance(schedule, str):
-        raise invalid("has a 'schedule' that is not a string.", "cronhooks.E008")
-    if schedule and len(schedule.split()) != 5:
-        # What Cloudflare, GitHub Actions and crontab accept; cronsim would
-        # also take a sixth (seconds) field.
-        raise invalid(
-            f"has an invalid cron expression {schedule!r}: it needs exactly five "
-            "fields (minute hour day-of-month month day-of-week).",
-            "cronhooks.E008",
-        )
-    if schedule:
-        try:
-            CronSim(schedule, datetime.now(timezone.utc))
-        except CronSimError as error:
-            raise invalid(
-                f"has an invalid cron expression {schedule!r}: {error}.",
-                "cronhooks.E008",
-            ) from None
+    schedules = _parse_schedules(spec.get("schedule", ""), invalid)
     lock_ttl = spec.get("lock_ttl", DEFAULT_LOCK_TTL)
     if isinstance(lock_ttl, bool) or not isinstance(lock_ttl, int) or lock_ttl < 1:
         raise invalid("has a 'lock_ttl' that is not a positive number of seconds.")
@@ -365,7 +413,7 @@ def parse_job(name: object, spec: object) -> Job:
         args=tuple(args),
         options=dict(options),
         params=params,
-        schedule=schedule,
+        schedules=schedules,
         lock_ttl=lock_ttl,
         enabled=enabled,
         description=description,

@@ -93,7 +93,7 @@ def test_command_job_has_defaults_for_every_optional_key() -> None:
         args=(),
         options={},
         params={},
-        schedule="",
+        schedules={},
         lock_ttl=3600,
         enabled=True,
         description="",
@@ -567,12 +567,66 @@ def test_param_feeding_a_fixed_option_is_E007() -> None:
 # parse_job: schedule errors are E008
 
 
-@pytest.mark.parametrize("schedule", [5, ["*/5 * * * *"], None])
-def test_schedule_that_is_not_a_str_is_E008(schedule: object) -> None:
+@pytest.mark.parametrize(
+    "schedule", [5, ["*/5 * * * *"], None, {"Production": "* * * * *"}, {1: "x"}]
+)
+def test_schedule_that_is_not_a_str_or_environment_dict_is_E008(
+    schedule: object,
+) -> None:
     error = definition_error({"command": "echo_params", "schedule": schedule})
 
     assert error.check_id == E008
-    assert "'schedule' that is not a string" in str(error)
+    assert "neither a cron expression nor a dict" in str(error)
+
+
+def test_a_per_environment_schedule_value_must_be_a_cron_expression() -> None:
+    error = definition_error(
+        {"command": "echo_params", "schedule": {"staging": "61 * * * *"}}
+    )
+
+    assert error.check_id == E008
+    assert "invalid cron expression '61 * * * *'" in str(error)
+
+
+def test_a_per_environment_schedule_applies_in_the_configured_environment(
+    settings: Any,
+) -> None:
+    job = parse_job(
+        "nightly",
+        {
+            "command": "echo_params",
+            "schedule": {"production": "6 2 * * *", "staging": "6 3 * * *"},
+        },
+    )
+
+    assert job.schedule == "6 2 * * *"  # ENVIRONMENT defaults to production
+    assert job.schedule_in("staging") == "6 3 * * *"
+    assert job.schedule_in("development") == ""
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "ENVIRONMENT": "staging"}
+    assert job.schedule == "6 3 * * *"
+
+
+def test_a_plain_schedule_applies_in_every_environment() -> None:
+    job = parse_job("nightly", {"command": "echo_params", "schedule": "6 2 * * *"})
+
+    assert job.schedule_in("production") == job.schedule_in("anything") == "6 2 * * *"
+
+
+def test_the_worker_target_makes_parameter_defaults_explicit() -> None:
+    job = parse_job(
+        "mop-recent",
+        {
+            "command": "echo_params",
+            "params": {
+                "count": {"type": "int", "default": 25},
+                "loud": {"type": "bool", "default": False},
+                "word": {"type": "str"},
+            },
+        },
+    )
+
+    assert job.worker_target == "mop-recent?count=25&loud=false"
+    assert parse_job("ee", {"command": "echo_params"}).worker_target == "ee"
 
 
 @pytest.mark.parametrize(

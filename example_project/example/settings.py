@@ -124,23 +124,29 @@ CRONHOOKS = {
     "TOKENS": [
         t.strip() for t in os.environ.get("CRONHOOKS_TOKEN", "").split(",") if t.strip()
     ],
+    # Which Worker environment's schedules apply to this deployment.
+    "ENVIRONMENT": os.environ.get("CRONHOOKS_ENVIRONMENT", "production"),
     "ENABLED": os.environ.get("CRONHOOKS_ENABLED", "true").lower()
     in {"1", "true", "yes", "on"},
     "JOBS": {
         "ee-recent": {
             "command": "uk_create_elections_from_every_election",
             "args": ["--recently-updated"],
-            "schedule": "*/5 * * * *",
+            "schedule": {"production": "*/5 * * * *", "staging": "*/15 * * * *"},
         },
         "parties-import": {
             "command": "parties_import_from_ec",
             "args": ["--post-to-slack"],
-            "schedule": "6 2 * * *",
+            "schedule": {"production": "6 2 * * *", "staging": "6 3 * * *"},
         },
         "check-current": {
             "command": "uk_create_elections_from_every_election",
             "args": ["--check-current"],
-            "schedule": "23 23 * * *",
+            "schedule": {
+                "production": "23 23 * * *",
+                "staging": "23 0 * * *",
+                "development": "0 */6 * * *",
+            },
         },
         "mop-recent": {
             "command": "uk_create_elections_from_every_election",
@@ -154,7 +160,7 @@ CRONHOOKS = {
                     "option": "recently_updated_delta",
                 },
             },
-            "schedule": "33 23 * * *",
+            "schedule": {"production": "33 23 * * *", "staging": "33 0 * * *"},
         },
         "slow": {
             "command": "slow",
