@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from argparse import ArgumentTypeError
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -12,11 +13,12 @@ from django.utils import timezone
 
 from cronhooks.conf import conf
 from cronhooks.exceptions import InvalidJobDefinition
-from cronhooks.jobs import definitions
+from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable
 from cronhooks.log import correlation_id
 from cronhooks.models import JobRun
 from cronhooks.runs import Trigger, abandon_orphans, run_job
+from cronhooks.worker import ENVIRONMENTS, WorkerConfigError, WorkerFiles, schedules
 
 
 def name_value(text: str) -> tuple[str, str]:
@@ -51,6 +53,26 @@ class Command(BaseCommand):
         run.add_argument(
             "--json", action="store_true", help="Print the result as JSON."
         )
+        worker = actions.add_parser(
+            "worker",
+            help="Write the Cloudflare Worker's crons from the job registry.",
+        )
+        worker.add_argument(
+            "--dir",
+            default="wrangler",
+            type=Path,
+            help="The Worker's directory (default: wrangler).",
+        )
+        worker.add_argument(
+            "--check",
+            action="store_true",
+            help="Change nothing; exit 1 if the Worker is out of sync.",
+        )
+        worker.add_argument(
+            "--environments",
+            default=",".join(ENVIRONMENTS),
+            help="Comma-separated Worker environments (default: %(default)s).",
+        )
         actions.add_parser(
             "cleanup",
             help="Mark runs left 'running' whose lock is no longer held as abandoned.",
@@ -68,6 +90,8 @@ class Command(BaseCommand):
             self.list_jobs()
         elif action == "run":
             self.run_one(options["job"], options)
+        elif action == "worker":
+            self.worker(options["dir"], options["check"], options["environments"])
         elif action == "cleanup":
             self.cleanup()
         else:
@@ -129,6 +153,31 @@ class Command(BaseCommand):
                     f"correlation {run.correlation_id})"
                 )
             )
+
+    def worker(self, directory: Path, check: bool, environments: str) -> None:
+        table = schedules(
+            all_jobs().values(), [name for name in environments.split(",") if name]
+        )
+        files = WorkerFiles(directory)
+        try:
+            if check:
+                stale = files.stale(table)
+                if stale:
+                    names = ", ".join(str(path) for path in stale)
+                    raise CommandError(
+                        f"Out of sync with the job registry: {names}. Run "
+                        f"`manage.py cronhooks worker --dir {directory}`.",
+                        returncode=1,
+                    )
+                self.stdout.write(f"{directory} is in sync with the job registry.")
+                return
+            changed = files.write(table)
+        except WorkerConfigError as error:
+            raise CommandError(str(error)) from None
+        for path in changed:
+            self.stdout.write(f"Wrote {path}")
+        if not changed:
+            self.stdout.write(f"{directory} was already in sync.")
 
     def cleanup(self) -> None:
         try:

@@ -1,0 +1,183 @@
+// The cronhooks Worker. A Cron Trigger fires the jobs scheduled for its cron in
+// this environment; over HTTP, GET /health reports on the Worker and the backend
+// and POST /trigger runs jobs by hand for a caller holding the token.
+import { isAuthorized } from "./auth";
+import { callJob, fetchWithTimeout, jsonBody, type JobResult } from "./http";
+import { allJobs, jobsForCron } from "./jobs";
+import { jsonLogger } from "./log";
+import { ConfigError, readSettings, type Env, type Settings } from "./settings";
+
+export type { Env };
+
+/** Health checks answer monitors that give up after a few seconds themselves. */
+const HEALTH_TIMEOUT_MS = 5_000;
+
+/** Calls every target at once; one slow job must not hold the others back. */
+export function runJobs(
+  targets: readonly string[],
+  scheduledTime: number,
+  settings: Settings,
+): Promise<JobResult[]> {
+  const logger = jsonLogger(settings.logLevel);
+  return Promise.all(
+    targets.map((target) => callJob(target, scheduledTime, settings, logger)),
+  );
+}
+
+export default {
+  async scheduled(controller, env, ctx) {
+    // A ConfigError propagates: the invocation then shows as failed in the
+    // dashboard's cron events and `wrangler tail`, with the reason.
+    const settings = readSettings(env);
+    const targets = jobsForCron(settings.environment, controller.cron);
+    if (targets === undefined) {
+      // wrangler.toml and schedule.ts disagree: regenerate both from Django.
+      jsonLogger(settings.logLevel).log("error", {
+        event: "unknown_cron",
+        cron: controller.cron,
+        environment: settings.environment,
+      });
+      return;
+    }
+    ctx.waitUntil(runJobs(targets, controller.scheduledTime, settings));
+  },
+
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const route = ROUTES[url.pathname];
+    if (route === undefined) return json(404, { status: "not_found" });
+    if (request.method !== route.method) {
+      return json(
+        405,
+        { status: "method_not_allowed" },
+        { Allow: route.method },
+      );
+    }
+    let settings: Settings;
+    try {
+      settings = readSettings(env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      jsonLogger("error").log("error", {
+        event: "misconfigured",
+        error: error.message,
+      });
+      return json(500, { status: "misconfigured", error: error.message });
+    }
+    return route.handle(request, url, settings);
+  },
+} satisfies ExportedHandler<Env>;
+
+interface Route {
+  method: "GET" | "POST";
+  handle(request: Request, url: URL, settings: Settings): Promise<Response>;
+}
+
+const ROUTES: Partial<Record<string, Route>> = {
+  "/health": { method: "GET", handle: health },
+  "/trigger": { method: "POST", handle: trigger },
+};
+
+/**
+ * The backend's /health answer alongside the Worker's own. The token goes to
+ * the backend (which then answers in detail) only for a caller that presented
+ * it: this endpoint is public and must not hand out what the token unlocks.
+ */
+async function health(
+  request: Request,
+  _url: URL,
+  settings: Settings,
+): Promise<Response> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (await isAuthorized(request, settings.token)) {
+    headers.Authorization = `Bearer ${settings.token}`;
+  }
+  const fetched = await fetchWithTimeout(
+    `${settings.backendBase}/health`,
+    { headers },
+    Math.min(settings.timeoutMs, HEALTH_TIMEOUT_MS),
+  );
+  const backend =
+    "error" in fetched
+      ? { reachable: false, error: fetched.error }
+      : {
+          reachable: true,
+          status_code: fetched.response.status,
+          body: jsonBody(fetched.body),
+        };
+  const healthy = "status_code" in backend && backend.status_code === 200;
+  return json(healthy ? 200 : 503, {
+    status: healthy ? "healthy" : "unhealthy",
+    worker: { status: "ok", environment: settings.environment },
+    backend,
+  });
+}
+
+/**
+ * Runs one job (`?job=<target>` or `{"job": "<target>"}`) or every job of this
+ * environment (`{"all": true}`, or no job named), and answers with each result:
+ * 200 when none failed, 502 when the backend failed at least one.
+ */
+async function trigger(
+  request: Request,
+  url: URL,
+  settings: Settings,
+): Promise<Response> {
+  if (!(await isAuthorized(request, settings.token))) {
+    jsonLogger(settings.logLevel).log("warn", { event: "unauthorized" });
+    return json(
+      401,
+      { status: "unauthorized" },
+      { "WWW-Authenticate": 'Bearer realm="cronhooks-worker"' },
+    );
+  }
+  const known = allJobs(settings.environment);
+  const requested = await requestedJob(request, url);
+  if (requested instanceof Response) return requested;
+  if (requested !== null && !known.includes(requested)) {
+    return json(404, { status: "unknown_job", job: requested, known });
+  }
+  const targets = requested === null ? known : [requested];
+  // A manual run is a new run, not a retry of a tick: it gets a fresh key.
+  const results = await runJobs(targets, Date.now(), settings);
+  const failed = results.some((result) => result.outcome === "failed");
+  return json(failed ? 502 : 200, {
+    status: failed ? "failed" : "ok",
+    environment: settings.environment,
+    results,
+  });
+}
+
+/** The job target asked for, null for "all", or a 400 answer. */
+async function requestedJob(
+  request: Request,
+  url: URL,
+): Promise<string | null | Response> {
+  const fromQuery = url.searchParams.get("job");
+  if (fromQuery !== null) return fromQuery;
+  const text = await request.text();
+  if (text.trim() === "") return null;
+  const body = jsonBody(text);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return json(400, {
+      status: "bad_request",
+      error: 'body must be a JSON object: {"job": "<target>"} or {"all": true}',
+    });
+  }
+  if (!("job" in body) || body.job === undefined) return null;
+  if (typeof body.job !== "string") {
+    return json(400, { status: "bad_request", error: "job must be a string" });
+  }
+  return body.job;
+}
+
+function json(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
+}

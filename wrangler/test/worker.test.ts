@@ -1,0 +1,502 @@
+import {
+  createExecutionContext,
+  createScheduledController,
+  waitOnExecutionContext,
+} from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import { describe, expect, inject, it, vi } from "vitest";
+import { SCHEDULES } from "../src/schedule";
+import type { Env } from "../src/settings";
+import worker from "../src/worker";
+import { TEST_TOKEN } from "./fake-backend-types";
+import { captureLogs, FakeBackend, testEnv } from "./helpers";
+import { scheduleBlock } from "./wrangler-toml";
+
+const UUID =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const TICK = Date.UTC(2026, 0, 1, 2, 6);
+
+/** Fires one cron tick as Cloudflare would, and waits for its waitUntil work. */
+async function fire(env: Env, cron: string, scheduledTime = TICK) {
+  const ctx = createExecutionContext();
+  await worker.scheduled(
+    createScheduledController({ cron, scheduledTime }),
+    env,
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+}
+
+function request(
+  method: string,
+  path: string,
+  { token, body }: { token?: string; body?: string } = {},
+): Request {
+  const headers: Record<string, string> =
+    token === undefined ? {} : { Authorization: `Bearer ${token}` };
+  return new Request(`https://worker.test${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
+}
+
+async function fetchWorker(env: Env, req: Request) {
+  // What the runtime hands a fetch handler is an incoming request; ours is built here.
+  const response = await worker.fetch(
+    req as Request<unknown, IncomingRequestCfProperties>,
+    env,
+  );
+  return { response, body: (await response.json()) as Record<string, any> };
+}
+
+describe("scheduled", () => {
+  // Every cron of every environment, as wrangler.toml's triggers will fire them.
+  const ticks = Object.entries(scheduleBlock()).flatMap(
+    ([environment, crons]) => crons.map((cron) => [environment, cron] as const),
+  );
+
+  it("has a tick to check in every environment", () => {
+    expect(new Set(ticks.map(([environment]) => environment))).toEqual(
+      new Set(["production", "staging", "development"]),
+    );
+  });
+
+  it.each(ticks)("%s: %j fires exactly its jobs", async (environment, cron) => {
+    const backend = new FakeBackend();
+    await fire(
+      testEnv({ ENVIRONMENT: environment, BACKEND_BASE: backend.base }),
+      cron,
+    );
+
+    const paths = (await backend.requests()).map((r) => r.path).sort();
+    const expected = (SCHEDULES[environment]?.[cron] ?? []).map(
+      (t) => `/cron/${t}`,
+    );
+    expect(expected.length).toBeGreaterThan(0);
+    expect(paths).toEqual(expected.sort());
+  });
+
+  it("fires production's nightly mop-recent with its query string", async () => {
+    const backend = new FakeBackend();
+    await fire(
+      testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
+      "33 23 * * *",
+    );
+    expect((await backend.requests()).map((r) => r.path)).toEqual([
+      "/cron/mop-recent?delta=25",
+    ]);
+  });
+
+  it.each([
+    ["production", "*/15 * * * *"], // staging's cron
+    ["development", "*/5 * * * *"],
+    ["staging", "* * * * *"],
+  ])(
+    "%s: an unknown cron %j fires nothing and logs an error",
+    async (environment, cron) => {
+      const backend = new FakeBackend();
+      const logs = captureLogs();
+      await fire(
+        testEnv({ ENVIRONMENT: environment, BACKEND_BASE: backend.base }),
+        cron,
+      );
+
+      expect(await backend.requests()).toEqual([]);
+      expect(logs.lines()).toEqual([
+        { level: "error", event: "unknown_cron", cron, environment },
+      ]);
+    },
+  );
+
+  it("keeps a job's idempotency key across re-runs of one tick, and changes it per job and tick", async () => {
+    const backend = new FakeBackend();
+    const env = testEnv({
+      ENVIRONMENT: "production",
+      BACKEND_BASE: backend.base,
+    });
+    await fire(env, "*/5 * * * *", TICK);
+    await fire(env, "*/5 * * * *", TICK); // the same tick delivered again
+    await fire(env, "6 2 * * *", TICK);
+    await fire(env, "*/5 * * * *", TICK + 300_000); // the next tick
+
+    const requests = await backend.requests();
+    const keys = requests.map((r) => r.headers["idempotency-key"]);
+    expect(requests.map((r) => r.path)).toEqual([
+      "/cron/ee-recent",
+      "/cron/ee-recent",
+      "/cron/parties-import",
+      "/cron/ee-recent",
+    ]);
+    expect(keys[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(keys[1]).toBe(keys[0]);
+    expect(new Set(keys).size).toBe(3);
+
+    // ...while every call gets its own correlation id.
+    const ids = requests.map((r) => r.headers["x-correlation-id"]);
+    for (const id of ids) expect(id).toMatch(UUID);
+    expect(new Set(ids).size).toBe(4);
+  });
+
+  it("hands the calls to ctx.waitUntil, so they outlive scheduled()", async () => {
+    const backend = new FakeBackend();
+    const ctx = createExecutionContext();
+    const waitUntil = vi.spyOn(ctx, "waitUntil");
+    await worker.scheduled(
+      createScheduledController({ cron: "0 */6 * * *", scheduledTime: TICK }),
+      testEnv({ BACKEND_BASE: backend.base }),
+      ctx,
+    );
+    expect(waitUntil).toHaveBeenCalledTimes(1);
+    expect(waitUntil.mock.calls[0]?.[0]).toBeInstanceOf(Promise);
+    await waitOnExecutionContext(ctx);
+    expect((await backend.requests()).map((r) => r.path)).toEqual([
+      "/cron/check-current",
+    ]);
+  });
+
+  it("refuses to run without a token", async () => {
+    await expect(
+      fire(testEnv({ CRONHOOKS_TOKEN: "" }), "0 */6 * * *"),
+    ).rejects.toThrow(/CRONHOOKS_TOKEN/);
+  });
+
+  it("runs through the runtime's own scheduled event with the wrangler.toml environment", async () => {
+    const backend = new FakeBackend("self");
+    const before = (await backend.requests()).length;
+    // This resolves once the event's waitUntil work is done.
+    // The loopback can deliver a scheduled event at run time; only the
+    // experimental types declare it.
+    const loopback = exports.default as unknown as {
+      scheduled(options: {
+        cron: string;
+        scheduledTime: Date;
+      }): Promise<unknown>;
+    };
+    await loopback.scheduled({
+      cron: "0 */6 * * *",
+      scheduledTime: new Date(TICK),
+    });
+    const requests = (await backend.requests()).slice(before);
+    expect(requests.map((r) => r.path)).toEqual(["/cron/check-current"]);
+    expect(requests[0]?.headers.authorization).toBe(`Bearer ${TEST_TOKEN}`);
+  });
+});
+
+describe("POST /trigger", () => {
+  it.each([
+    ["no token", undefined],
+    ["a wrong token", "not-the-token"],
+    ["an empty token", ""],
+  ])("answers 401 to %s and runs nothing", async (_, token) => {
+    const backend = new FakeBackend();
+    const logs = captureLogs();
+    const { response, body } = await fetchWorker(
+      testEnv({ BACKEND_BASE: backend.base }),
+      request(
+        "POST",
+        "/trigger?job=check-current",
+        token === undefined ? {} : { token },
+      ),
+    );
+    expect(response.status).toBe(401);
+    expect(response.headers.get("WWW-Authenticate")).toMatch(/^Bearer/);
+    expect(body).toEqual({ status: "unauthorized" });
+    expect(await backend.requests()).toEqual([]);
+    expect(logs.lines()).toEqual([{ level: "warn", event: "unauthorized" }]);
+  });
+
+  it("runs the job named in the query string with the right token", async () => {
+    const backend = new FakeBackend();
+    const { response, body } = await fetchWorker(
+      testEnv({ BACKEND_BASE: backend.base }),
+      request("POST", "/trigger?job=check-current", { token: TEST_TOKEN }),
+    );
+    expect(response.status).toBe(200);
+    expect(body.status).toBe("ok");
+    expect(body.results).toEqual([
+      expect.objectContaining({
+        job: "check-current",
+        status: 200,
+        attempts: 1,
+        outcome: "ok",
+        correlation_id: expect.stringMatching(UUID),
+      }),
+    ]);
+    const requests = await backend.requests();
+    expect(requests.map((r) => r.path)).toEqual(["/cron/check-current"]);
+    expect(requests[0]?.headers["x-correlation-id"]).toBe(
+      body.results[0].correlation_id,
+    );
+  });
+
+  it("runs the job named in a JSON body", async () => {
+    const backend = new FakeBackend();
+    const { response } = await fetchWorker(
+      testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
+      request("POST", "/trigger", {
+        token: TEST_TOKEN,
+        body: JSON.stringify({ job: "mop-recent?delta=25" }),
+      }),
+    );
+    expect(response.status).toBe(200);
+    expect((await backend.requests()).map((r) => r.path)).toEqual([
+      "/cron/mop-recent?delta=25",
+    ]);
+  });
+
+  it.each([
+    ['{"all": true}', JSON.stringify({ all: true })],
+    ["no body", undefined],
+  ])("runs every job of the environment for %s", async (_, payload) => {
+    const backend = new FakeBackend();
+    const { response, body } = await fetchWorker(
+      testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
+      request("POST", "/trigger", {
+        token: TEST_TOKEN,
+        ...(payload === undefined ? {} : { body: payload }),
+      }),
+    );
+    expect(response.status).toBe(200);
+    expect(body.results.map((r: { job: string }) => r.job)).toEqual([
+      "ee-recent",
+      "parties-import",
+      "check-current",
+      "mop-recent?delta=25",
+    ]);
+    expect((await backend.requests()).map((r) => r.path).sort()).toEqual([
+      "/cron/check-current",
+      "/cron/ee-recent",
+      "/cron/mop-recent?delta=25",
+      "/cron/parties-import",
+    ]);
+  });
+
+  it("calls the jobs in parallel", async () => {
+    const backend = new FakeBackend();
+    const slow = [{ delay_ms: 150 }];
+    await backend.plan({
+      "/cron/ee-recent": slow,
+      "/cron/parties-import": slow,
+      "/cron/check-current": slow,
+      "/cron/mop-recent?delta=25": slow,
+    });
+    const { response } = await fetchWorker(
+      testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
+      request("POST", "/trigger", { token: TEST_TOKEN }),
+    );
+    expect(response.status).toBe(200);
+    const arrivals = (await backend.requests()).map((r) => r.received_at);
+    expect(arrivals).toHaveLength(4);
+    // All four arrived before the first answer (150 ms) was sent.
+    expect(Math.max(...arrivals) - Math.min(...arrivals)).toBeLessThan(150);
+  });
+
+  it("answers 502 with each outcome when a job fails", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/ee-recent": [{ status: 500, body: { status: "failed" } }],
+      "/cron/parties-import": [
+        { status: 409, body: { status: "already_running" } },
+      ],
+    });
+    const { response, body } = await fetchWorker(
+      testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
+      request("POST", "/trigger", { token: TEST_TOKEN }),
+    );
+    expect(response.status).toBe(502);
+    expect(body.status).toBe("failed");
+    const outcomes = Object.fromEntries(
+      body.results.map(
+        (r: { job: string; outcome: string; attempts: number }) => [
+          r.job,
+          [r.outcome, r.attempts],
+        ],
+      ),
+    );
+    expect(outcomes).toEqual({
+      "ee-recent": ["failed", 3],
+      "parties-import": ["skipped", 1],
+      "check-current": ["ok", 1],
+      "mop-recent?delta=25": ["ok", 1],
+    });
+  });
+
+  it("answers 404 for a job this environment does not schedule", async () => {
+    const backend = new FakeBackend();
+    const { response, body } = await fetchWorker(
+      testEnv({ BACKEND_BASE: backend.base }), // development: check-current only
+      request("POST", "/trigger?job=ee-recent", { token: TEST_TOKEN }),
+    );
+    expect(response.status).toBe(404);
+    expect(body).toMatchObject({ status: "unknown_job", job: "ee-recent" });
+    expect(await backend.requests()).toEqual([]);
+  });
+
+  it.each(["not json", "[1]", JSON.stringify({ job: 3 })])(
+    "answers 400 to the body %j",
+    async (payload) => {
+      const backend = new FakeBackend();
+      const { response, body } = await fetchWorker(
+        testEnv({ BACKEND_BASE: backend.base }),
+        request("POST", "/trigger", { token: TEST_TOKEN, body: payload }),
+      );
+      expect(response.status).toBe(400);
+      expect(body.status).toBe("bad_request");
+      expect(await backend.requests()).toEqual([]);
+    },
+  );
+
+  it("works through the runtime's own fetch with the wrangler.toml environment", async () => {
+    const backend = new FakeBackend("self");
+    const before = (await backend.requests()).length;
+    const response = await exports.default.fetch(
+      "https://worker.test/trigger",
+      {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TEST_TOKEN}` },
+      },
+    );
+    expect(response.status).toBe(200);
+    const requests = (await backend.requests()).slice(before);
+    expect(requests.map((r) => r.path)).toEqual(["/cron/check-current"]);
+  });
+});
+
+describe("GET /health", () => {
+  it("is healthy when the backend is, without handing out the token", async () => {
+    const backend = new FakeBackend();
+    const { response, body } = await fetchWorker(
+      testEnv({ BACKEND_BASE: backend.base }),
+      request("GET", "/health"),
+    );
+    expect(response.status).toBe(200);
+    expect(body).toEqual({
+      status: "healthy",
+      worker: { status: "ok", environment: "development" },
+      backend: {
+        reachable: true,
+        status_code: 200,
+        body: { status: "healthy" },
+      },
+    });
+    const [call] = await backend.requests();
+    expect(call?.path).toBe("/health");
+    expect(call?.headers.authorization).toBeUndefined();
+  });
+
+  it("asks the backend for detail with the token when the caller has it", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/health": [
+        {
+          status: 200,
+          body: { status: "healthy", checks: { database: "ok" } },
+        },
+      ],
+    });
+    const { body } = await fetchWorker(
+      testEnv({ BACKEND_BASE: backend.base }),
+      request("GET", "/health", { token: TEST_TOKEN }),
+    );
+    expect(body.backend.body).toEqual({
+      status: "healthy",
+      checks: { database: "ok" },
+    });
+    expect((await backend.requests())[0]?.headers.authorization).toBe(
+      `Bearer ${TEST_TOKEN}`,
+    );
+  });
+
+  it("is unhealthy, with the backend's answer, when the backend answers 503", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/health": [{ status: 503, body: { status: "unhealthy" } }],
+    });
+    const { response, body } = await fetchWorker(
+      testEnv({ BACKEND_BASE: backend.base }),
+      request("GET", "/health"),
+    );
+    expect(response.status).toBe(503);
+    expect(body).toMatchObject({
+      status: "unhealthy",
+      worker: { status: "ok" },
+      backend: {
+        reachable: true,
+        status_code: 503,
+        body: { status: "unhealthy" },
+      },
+    });
+  });
+
+  it("reports an unreachable backend as 503 instead of throwing", async () => {
+    const { response, body } = await fetchWorker(
+      testEnv({ BACKEND_BASE: `http://127.0.0.1:${inject("closedPort")}` }),
+      request("GET", "/health"),
+    );
+    expect(response.status).toBe(503);
+    expect(body).toMatchObject({
+      status: "unhealthy",
+      worker: { status: "ok" },
+      backend: { reachable: false, error: "network_error" },
+    });
+  });
+
+  it("reports a backend that does not answer in time as 503", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({ "/health": [{ hang: true }] });
+    const { response, body } = await fetchWorker(
+      testEnv({ BACKEND_BASE: backend.base, REQUEST_TIMEOUT: "100" }),
+      request("GET", "/health"),
+    );
+    expect(response.status).toBe(503);
+    expect(body.backend).toEqual({ reachable: false, error: "timeout" });
+  });
+
+  it("says what is wrong when the Worker is misconfigured", async () => {
+    const { response, body } = await fetchWorker(
+      testEnv({ CRONHOOKS_TOKEN: "" }),
+      request("GET", "/health"),
+    );
+    expect(response.status).toBe(500);
+    expect(body.status).toBe("misconfigured");
+    expect(body.error).toMatch(/CRONHOOKS_TOKEN/);
+  });
+
+  it("works through the runtime's own fetch with the wrangler.toml environment", async () => {
+    const response = await exports.default.fetch("https://worker.test/health");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      status: "healthy",
+      worker: { environment: "development" },
+    });
+  });
+});
+
+describe("other requests", () => {
+  it.each([
+    ["GET", "/trigger", "POST"],
+    ["POST", "/health", "GET"],
+    ["DELETE", "/trigger", "POST"],
+  ])("answers %s %s with 405 and Allow: %s", async (method, path, allow) => {
+    const { response, body } = await fetchWorker(
+      testEnv(),
+      request(method, path),
+    );
+    expect(response.status).toBe(405);
+    expect(response.headers.get("Allow")).toBe(allow);
+    expect(body.status).toBe("method_not_allowed");
+  });
+
+  it.each(["/", "/cron/ee-recent", "/health/", "/trigger/x"])(
+    "answers 404 for %s",
+    async (path) => {
+      const { response, body } = await fetchWorker(
+        testEnv(),
+        request("POST", path),
+      );
+      expect(response.status).toBe(404);
+      expect(body.status).toBe("not_found");
+    },
+  );
+});

@@ -1,0 +1,31 @@
+// The tests run inside workerd, the Workers runtime, with the development
+// environment of wrangler.toml; the fake backend runs in Node (globalSetup).
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { TEST_TOKEN } from "./test/fake-backend-types.ts";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      wrangler: { configPath: "./wrangler.toml", environment: "development" },
+      miniflare: {
+        bindings: {
+          CRONHOOKS_TOKEN: TEST_TOKEN,
+          // Requests through the real fetch handler (exports.default) go to
+          // the fake backend's "self" namespace.
+          BACKEND_BASE: `http://127.0.0.1:${inject("backendPort")}/self`,
+          // Small enough that retries and timeouts cost milliseconds.
+          RETRY_INITIAL_DELAY: "1",
+          REQUEST_TIMEOUT: "200",
+        },
+      },
+    })),
+  ],
+  test: {
+    globalSetup: ["./test/fake-backend.ts"],
+    // Undo every console.log spy (captureLogs) after each test.
+    restoreMocks: true,
+    // The Worker's log lines are worth reading only when a test fails.
+    silent: "passed-only",
+  },
+});
