@@ -29,6 +29,7 @@ SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "MAX_BODY_SIZE": (int,),
     "OUTPUT_LIMIT": (int,),
     "RETENTION_DAYS": (int,),
+    "RETRY_AFTER": (int,),
     "LOCKS": (Mapping,),
 }
 

@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BODY_SIZE": 16 * 1024,
     # How much of a command's stdout and stderr is kept (the tail), in characters.
     "OUTPUT_LIMIT": 16 * 1024,
+    # Seconds a 503 asks the scheduler to wait before retrying (Retry-After).
+    "RETRY_AFTER": 30,
     # Run records older than this many days are removed by `cronhooks prune`.
     "RETENTION_DAYS": 30,
     # The lock backend that keeps each job to one run at a time.
@@ -110,6 +112,11 @@ class Settings:
     @property
     def lock_fail_open(self) -> bool:
         return self.locks["FAIL_OPEN"] is True
+
+    @property
+    def retry_after(self) -> int:
+        value: int = self._get("RETRY_AFTER", int)
+        return value
 
     @property
     def retention_days(self) -> int:

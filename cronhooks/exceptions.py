@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 
+from cronhooks.conf import conf
+
 
 class InvalidJobDefinition(ImproperlyConfigured):
     """A job in ``CRONHOOKS["JOBS"]`` cannot be used as written."""
@@ -104,4 +106,7 @@ class BackendUnavailable(TriggerRejected):
 
     status_code = 503
     code = "backend_unavailable"
-    headers = {"Retry-After": "30"}
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(conf.retry_after)}

@@ -68,7 +68,7 @@ def client() -> Client:
 # that need it (saying why); in CI (CI=true) it fails them.
 
 
-def _require(condition: bool, reason: str) -> None:
+def require(condition: bool, reason: str) -> None:
     if condition:
         return
     if os.environ.get("CI"):
@@ -76,7 +76,7 @@ def _require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -87,7 +87,7 @@ class RedisServer:
     """A throwaway redis-server that tests may stop and start again."""
 
     def __init__(self, directory: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.directory = directory
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -133,7 +133,7 @@ class RedisServer:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    _require(shutil.which("redis-server") is not None, "redis-server is not installed")
+    require(shutil.which("redis-server") is not None, "redis-server is not installed")
     server = RedisServer(tmp_path)
     server.start()
     try:
@@ -149,7 +149,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
     except redis.ConnectionError:
-        _require(
+        require(
             shutil.which("redis-server") is not None,
             f"no Redis at {url} and redis-server is not installed",
         )

@@ -85,7 +85,10 @@ def server(scratch: Path) -> Iterator[Path]:
 def test_the_quickstart_commands_work_as_written(server: Path) -> None:
     blocks = quickstart_blocks()
     assert len(blocks) == 4
-    assert blocks[0] == "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'"
+    assert blocks[0] == (
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' "
+        "&& (cd wrangler && npm ci)"
+    )
     assert blocks[3] == ".venv/bin/pytest"
 
     result = subprocess.run(

@@ -319,6 +319,19 @@ def test_database_down_is_503_with_retry_after(
     assert not ImportRun.objects.exists()
 
 
+def test_retry_after_follows_the_setting(
+    client: Client, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "RETRY_AFTER": 5}
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise DatabaseError("down")
+
+    monkeypatch.setattr(JobRun, "save", refuse)
+
+    assert trigger(client, "ping")["Retry-After"] == "5"
+
+
 def test_a_run_whose_final_save_fails_still_answers_with_its_result(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
