@@ -113,16 +113,16 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        with redis.Redis.from_url(self.url, socket_connect_timeout=0.2) as client:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -147,7 +147,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The Redis at REDIS_URL when it answers, else a throwaway one."""
     url = str(settings.REDIS_URL)
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+        with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
+            client.ping()
     except redis.ConnectionError:
         require(
             shutil.which("redis-server") is not None,

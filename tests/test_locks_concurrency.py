@@ -339,6 +339,7 @@ def test_redis_lock_uses_the_django_redis_cache_connection(
 
     lease = backend.acquire("job", "run-1", ttl=5)
     try:
-        assert redis.Redis.from_url(redis_url).exists("cronhooks-cache-test:lock:job")
+        with redis.Redis.from_url(redis_url) as client:
+            assert client.exists("cronhooks-cache-test:lock:job")
     finally:
         backend.release(lease)

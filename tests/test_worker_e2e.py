@@ -275,9 +275,8 @@ def test_a_409_is_not_retried(
         "run_id": "held-by-test",
         "since": datetime.now(timezone.utc).isoformat(),
     }
-    redis.Redis.from_url(redis_backend.url).set(
-        "cronhooks:lock:ee-recent", json.dumps(holder), px=60_000
-    )
+    with redis.Redis.from_url(redis_backend.url) as client:
+        client.set("cronhooks:lock:ee-recent", json.dumps(holder), px=60_000)
 
     lines = fire(bundle, backend, "*/5 * * * *")
 

@@ -59,4 +59,6 @@ def get_backend() -> LockBackend:
 @receiver(setting_changed)
 def _reset_backend(*, setting: str, **kwargs: object) -> None:
     if setting in ("CRONHOOKS", "CACHES", "DATABASES"):
+        if get_backend.cache_info().currsize:
+            get_backend().close()
         get_backend.cache_clear()

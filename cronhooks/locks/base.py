@@ -104,6 +104,9 @@ class LockBackend(ABC):
     def ping(self) -> None:
         """Raise ``LockUnavailable`` unless the backend answers."""
 
+    def close(self) -> None:  # noqa: B027  (optional, not abstract)
+        """Free connections the backend opened itself (settings changed)."""
+
     def check_configuration(self) -> list[str]:
         """Problems with the options, for the system checks."""
         return []

@@ -114,6 +114,12 @@ class RedisLockBackend(LockBackend):
                 )
         return self._client
 
+    def close(self) -> None:
+        # Only a client made from URL is ours; django-redis owns its own.
+        if self.url and self._client is not None:
+            self._client.close()
+            self._client = None
+
     def _key(self, job: str) -> str:
         return f"{self.prefix}:lock:{job}"
 
