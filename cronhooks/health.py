@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,6 +71,14 @@ def check_locks() -> CheckResult:
         logger.warning("health_locks_unavailable", exc_info=True)
         return CheckResult("locks", False, "unavailable")
     return CheckResult("locks", True)
+
+
+def lock_backend_description() -> Mapping[str, str] | None:
+    """Which lock backend answers, for token holders (no credentials)."""
+    try:
+        return get_backend().describe()
+    except ImproperlyConfigured:
+        return None
 
 
 CHECKS: tuple[Callable[[], CheckResult], ...] = (

@@ -23,7 +23,7 @@ from cronhooks.exceptions import (
     MethodNotAllowed,
     TriggerRejected,
 )
-from cronhooks.health import job_report, run_checks
+from cronhooks.health import job_report, lock_backend_description, run_checks
 from cronhooks.log import correlation_id, get_logger
 from cronhooks.models import JobRun
 from cronhooks.runs import Outcome, Trigger, reject, run_job
@@ -202,6 +202,8 @@ def _health(request: HttpRequest, correlation: str) -> JsonResponse:
             for result in results
         }
         body["enabled"] = conf.enabled
+        body["environment"] = conf.environment
+        body["locks"] = lock_backend_description()
         try:
             body["jobs"] = job_report()
         except DatabaseError:

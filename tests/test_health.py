@@ -47,6 +47,8 @@ def test_a_token_holder_gets_each_check_and_each_job(
         "jobs": {"ok": True, "detail": "ok"},
         "locks": {"ok": True, "detail": "ok"},
     }
+    assert body["environment"] == "production"
+    assert body["locks"] == {"backend": "DatabaseLockBackend", "database": "default"}
     ee_recent = body["jobs"]["ee-recent"]
     assert ee_recent["schedule"] == "*/5 * * * *"
     assert (

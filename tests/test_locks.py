@@ -21,6 +21,7 @@ from cronhooks.locks import (
     load_backend,
 )
 from cronhooks.locks.database import DatabaseLockBackend
+from cronhooks.locks.redis import RedisLockBackend
 from cronhooks.testing import trigger
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
@@ -247,3 +248,9 @@ def test_a_misconfigured_backend_answers_503_not_500(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "lock_unavailable"
     assert "manage.py check" in response.json()["error"]["message"]
+
+
+def test_the_redis_backend_description_shows_no_credentials() -> None:
+    backend = RedisLockBackend(URL="redis://:s3cret-password@redis.internal:6379/0")
+
+    assert backend.describe() == {"backend": "RedisLockBackend", "connection": "URL"}

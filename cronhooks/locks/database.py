@@ -7,6 +7,8 @@ the database's clock so app servers with skewed clocks still agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +26,14 @@ from cronhooks.locks.base import (
     new_owner,
 )
 from cronhooks.models import JobLock
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    try:
+        yield
+    except DatabaseError as error:
+        raise LockUnavailable("The lock database is unavailable.") from error
 
 
 def _now_plus(seconds: float) -> ExpressionWrapper[CombinedExpression]:
@@ -48,7 +58,7 @@ class DatabaseLockBackend(LockBackend):
 
     def acquire(self, job: str, run_id: str, ttl: float) -> Lease:
         owner = new_owner()
-        try:
+        with _reachable():
             self._locks.bulk_create([JobLock(job=job)], ignore_conflicts=True)
             granted = (
                 self._locks.filter(job=job)
@@ -67,8 +77,6 @@ class DatabaseLockBackend(LockBackend):
                 "fence", flat=True
             )
             fencing_token = fence.first()
-        except DatabaseError as error:
-            raise LockUnavailable("The lock database is unavailable.") from error
         if fencing_token is None:  # expired and taken already: nothing to run
             raise LockHeld(job, self.holder(job))
         # Inside a transaction the lease is invisible to other connections
@@ -77,40 +85,32 @@ class DatabaseLockBackend(LockBackend):
         return Lease(job, run_id, owner, fencing_token, ttl, not in_transaction)
 
     def renew(self, lease: Lease) -> bool:
-        try:
+        with _reachable():
             renewed = self._locks.filter(job=lease.job, owner=lease.owner).update(
                 expires_at=_now_plus(lease.ttl)
             )
-        except DatabaseError as error:
-            raise LockUnavailable("The lock database is unavailable.") from error
         return bool(renewed)
 
     def release(self, lease: Lease) -> bool:
-        try:
+        with _reachable():
             released = self._locks.filter(job=lease.job, owner=lease.owner).update(
                 owner="", expires_at=None
             )
-        except DatabaseError as error:
-            raise LockUnavailable("The lock database is unavailable.") from error
         return bool(released)
 
     def holder(self, job: str) -> Holder | None:
-        try:
+        with _reachable():
             row = (
                 self._locks.filter(job=job, expires_at__gt=Now())
                 .exclude(owner="")
                 .values_list("run_id", "acquired_at")
                 .first()
             )
-        except DatabaseError as error:
-            raise LockUnavailable("The lock database is unavailable.") from error
         return None if row is None else Holder(run_id=row[0], since=row[1])
 
     def ping(self) -> None:
-        try:
+        with _reachable():
             self._locks.exists()
-        except DatabaseError as error:
-            raise LockUnavailable("The lock database is unavailable.") from error
 
     def describe(self) -> dict[str, str]:
         return {"backend": type(self).__name__, "database": self.alias}

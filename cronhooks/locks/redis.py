@@ -8,12 +8,14 @@ counter in the same script, so fencing tokens follow the order of grants.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from redis import Redis
 from redis.commands.core import Script
-from redis.exceptions import LockNotOwnedError, RedisError
+from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.lock import Lock
 
 from cronhooks.locks.base import (
@@ -24,6 +26,16 @@ from cronhooks.locks.base import (
     LockUnavailable,
     new_owner,
 )
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    try:
+        yield
+    except LockError:
+        raise  # an answer from the server (not the owner), not an outage
+    except RedisError as error:
+        raise LockUnavailable("The Redis lock server is unavailable.") from error
 
 
 class FencedLock(Lock):
@@ -148,11 +160,9 @@ class RedisLockBackend(LockBackend):
     def acquire(self, job: str, run_id: str, ttl: float) -> Lease:
         lock = self._lock(job, ttl)
         token = self._token(new_owner(), run_id)
-        try:
+        with _reachable():
             granted = lock.acquire(token=token)
-            holder = None if granted else self.holder(job)
-        except RedisError as error:
-            raise LockUnavailable("The Redis lock server is unavailable.") from error
+        holder = None if granted else self.holder(job)
         if not granted or lock.fencing_token is None:
             raise LockHeld(job, holder)
         # The whole token is the owner secret: release compares it exactly.
@@ -160,27 +170,23 @@ class RedisLockBackend(LockBackend):
 
     def renew(self, lease: Lease) -> bool:
         try:
-            self._bound(lease).extend(lease.ttl, replace_ttl=True)
+            with _reachable():
+                self._bound(lease).extend(lease.ttl, replace_ttl=True)
         except LockNotOwnedError:
             return False
-        except RedisError as error:
-            raise LockUnavailable("The Redis lock server is unavailable.") from error
         return True
 
     def release(self, lease: Lease) -> bool:
         try:
-            self._bound(lease).release()
+            with _reachable():
+                self._bound(lease).release()
         except LockNotOwnedError:
             return False
-        except RedisError as error:
-            raise LockUnavailable("The Redis lock server is unavailable.") from error
         return True
 
     def holder(self, job: str) -> Holder | None:
-        try:
+        with _reachable():
             raw = self.client.get(self._key(job))
-        except RedisError as error:
-            raise LockUnavailable("The Redis lock server is unavailable.") from error
         if raw is None:
             return None
         try:
@@ -191,10 +197,8 @@ class RedisLockBackend(LockBackend):
             return Holder("unknown", datetime.now(timezone.utc))
 
     def ping(self) -> None:
-        try:
+        with _reachable():
             self.client.ping()
-        except RedisError as error:
-            raise LockUnavailable("The Redis lock server is unavailable.") from error
 
     def describe(self) -> dict[str, str]:
         where = f"cache {self.cache_alias!r}" if self.cache_alias else "URL"
