@@ -84,14 +84,21 @@ class UnknownJob(TriggerRejected):
     code = "unknown_job"
 
 
+# A switch is not flipped back within a scheduler's retries: a Retry-After
+# this long tells the Worker (and any polite client) not to retry this tick.
+SWITCHED_OFF = {"Retry-After": "3600"}
+
+
 class JobDisabled(TriggerRejected):
     status_code = 503
     code = "job_disabled"
+    headers = SWITCHED_OFF
 
 
 class JobsDisabled(TriggerRejected):
     status_code = 503
     code = "jobs_disabled"
+    headers = SWITCHED_OFF
 
 
 class JobMisconfigured(TriggerRejected):

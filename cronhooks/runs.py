@@ -259,7 +259,7 @@ def run_job(trigger: Trigger) -> Outcome:
             correlation_id=trigger.correlation_id,
             params=params,
             fencing_token=run.fencing_token,
-            _lost=keeper.lost if keeper else threading.Event(),
+            _lost=keeper.lost if keeper else _set_event(),
         )
         try:
             with keeper or nullcontext():
@@ -267,9 +267,26 @@ def run_job(trigger: Trigger) -> Outcome:
         finally:
             if keeper is not None and keeper.lost.is_set():
                 run.lock_lost = True
-            _release(backend, lease, run)
+            # Record the outcome while still holding the lock, so the next
+            # run never sees this one "running" without a holder.
             _finish(run)
+            if not _release(backend, lease, run):
+                _save_lock_lost(run)
     return Outcome(run)
+
+
+def _set_event() -> threading.Event:
+    """No lease at all (FAIL_OPEN): the run never knew itself exclusive."""
+    event = threading.Event()
+    event.set()
+    return event
+
+
+def _save_lock_lost(run: JobRun) -> None:
+    try:
+        JobRun.objects.filter(id=run.id).update(lock_lost=True)
+    except DatabaseError:
+        logger.exception("run_record_failed", status=run.status)
 
 
 def _lock_backend() -> LockBackend:
@@ -326,18 +343,21 @@ def abandon_orphans() -> list[JobRun]:
     return abandoned
 
 
-def _release(backend: LockBackend, lease: Lease | None, run: JobRun) -> None:
+def _release(backend: LockBackend, lease: Lease | None, run: JobRun) -> bool:
+    """Free the lease; False when it was found taken by another holder."""
     if lease is None:
-        return
+        return True
     try:
         released = backend.release(lease)
     except LockUnavailable as error:
         # The lock expires by itself after its TTL.
         logger.error("lock_release_failed", error=str(error))
-        return
-    if not released:
+        return True
+    if not released and not run.lock_lost:
         run.lock_lost = True
         logger.error("lock_lost", reason="found taken by another holder at release")
+        return False
+    return True
 
 
 def _execute(

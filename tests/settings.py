@@ -155,7 +155,7 @@ CRONHOOKS: dict[str, Any] = {
         "held": {
             "callable": "tests.testapp.jobs.sleep_for",
             "params": {"seconds": {"type": "float", "min": 0, "max": 60}},
-            "lock_ttl": 3,
+            "lock_ttl": 5,
         },
         # Appends its own start and end to a file, for overlap checks.
         "interval": {

@@ -7,9 +7,12 @@ with CRONHOOKS_TEST_DATABASE=postgres), on PostgreSQL always, and on Redis.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pytest
+import redis
+from django.db import transaction
 from django.test import Client
 
 from cronhooks.checks import check_locks
@@ -22,7 +25,9 @@ from cronhooks.locks import (
 )
 from cronhooks.locks.database import DatabaseLockBackend
 from cronhooks.locks.redis import RedisLockBackend
+from cronhooks.models import JobRun
 from cronhooks.testing import trigger
+from tests.conftest import JsonLines
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
 
@@ -109,12 +114,12 @@ def test_a_released_lease_cannot_be_released_or_renewed_again(
 
 
 def test_renewal_pushes_the_expiry_ahead(backend: LockBackend) -> None:
-    lease = backend.acquire("job", "run-1", ttl=0.6)
-    for _ in range(4):
+    lease = backend.acquire("job", "run-1", ttl=1.2)
+    for _ in range(6):
         time.sleep(0.3)
         assert backend.renew(lease) is True
 
-    # 1.2 s after acquiring with a 0.6 s TTL: still held thanks to renewals.
+    # 1.8 s after acquiring with a 1.2 s TTL: still held thanks to renewals.
     with pytest.raises(LockHeld):
         backend.acquire("job", "run-2", ttl=5)
 
@@ -135,7 +140,12 @@ def test_fencing_tokens_strictly_increase_with_each_grant(
     assert tokens == sorted(set(tokens))
 
 
-def test_a_refused_acquire_does_not_advance_the_fence(backend: LockBackend) -> None:
+def test_a_refused_acquire_does_not_advance_the_fence(
+    settings: Any,
+) -> None:
+    # The database lease counts grants; Redis's fence also follows its clock.
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": {}}
+    backend = get_backend()
     first = backend.acquire("job", "run-1", ttl=5)
     with pytest.raises(LockHeld):
         backend.acquire("job", "run-2", ttl=5)
@@ -144,6 +154,26 @@ def test_a_refused_acquire_does_not_advance_the_fence(backend: LockBackend) -> N
     assert backend.acquire("job", "run-3", ttl=5).fencing_token == (
         first.fencing_token + 1
     )
+
+
+def test_redis_fences_keep_growing_when_redis_loses_its_keys(
+    settings: Any, redis_url: str
+) -> None:
+    prefix = f"cronhooks-flush-{uuid.uuid4().hex}"
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {
+            "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+            "OPTIONS": {"URL": redis_url, "KEY_PREFIX": prefix},
+        },
+    }
+    backend = get_backend()
+    first = backend.acquire("job", "run-1", ttl=5)
+    backend.release(first)
+    with redis.Redis.from_url(redis_url) as client:  # as FLUSHDB or eviction would
+        client.delete(f"{prefix}:fence:job")
+
+    assert backend.acquire("job", "run-2", ttl=5).fencing_token > first.fencing_token
 
 
 def test_ping_answers(backend: LockBackend) -> None:
@@ -254,3 +284,48 @@ def test_the_redis_backend_description_shows_no_credentials() -> None:
     backend = RedisLockBackend(URL="redis://:s3cret-password@redis.internal:6379/0")
 
     assert backend.describe() == {"backend": "RedisLockBackend", "connection": "URL"}
+
+
+def test_a_malformed_redis_url_is_a_check_error_and_a_503(
+    client: Client, settings: Any
+) -> None:
+    locks = {
+        "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+        "OPTIONS": {"URL": "127.0.0.1:6379"},
+    }
+    assert lock_check_ids(settings, locks) == ["cronhooks.E010"]
+
+    response = trigger(client, "ping")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "lock_unavailable"
+    assert JobRun.objects.filter(reason="lock_unavailable").exists()
+
+
+def test_a_missing_cache_alias_is_a_503_not_a_500(
+    client: Client, settings: Any
+) -> None:
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {
+            "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+            "OPTIONS": {"CACHE": "nope"},
+        },
+    }
+
+    assert trigger(client, "ping").status_code == 503
+
+
+def test_the_database_lease_warns_when_taken_inside_a_transaction(
+    settings: Any, json_lines: JsonLines
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": {}}
+    backend = get_backend()
+
+    with transaction.atomic():
+        lease = backend.acquire("job", "run-1", ttl=5)
+        backend.release(lease)
+
+    assert lease.renewable is False
+    assert any(line["message"] == "lock_in_transaction" for line in json_lines())
+    assert get_backend().acquire("job", "run-2", ttl=5).renewable is True

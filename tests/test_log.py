@@ -42,7 +42,8 @@ def test_cronhooks_own_events_are_json_lines_with_the_same_context(
     events = {
         line["message"]: line for line in json_lines() if line["name"] == "cronhooks"
     }
-    assert set(events) == {"run_started", "run_finished"}
+    # (lock_in_transaction too: the test runs inside a transaction.)
+    assert {"run_started", "run_finished"} <= set(events)
     for line in events.values():
         assert (line["correlation_id"], line["job"], line["run_id"]) == (
             "tick-456",

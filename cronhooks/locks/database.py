@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from django.db import DatabaseError, connections
+from django.db import Error, connections
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
@@ -25,14 +25,19 @@ from cronhooks.locks.base import (
     LockUnavailable,
     new_owner,
 )
+from cronhooks.log import get_logger
 from cronhooks.models import JobLock
+
+logger = get_logger()
 
 
 @contextmanager
 def _reachable() -> Iterator[None]:
     try:
         yield
-    except DatabaseError as error:
+    # django.db.Error, not only DatabaseError: InterfaceError (a closed
+    # connection) is an outage too.
+    except Error as error:
         raise LockUnavailable("The lock database is unavailable.") from error
 
 
@@ -79,9 +84,12 @@ class DatabaseLockBackend(LockBackend):
             fencing_token = fence.first()
         if fencing_token is None:  # expired and taken already: nothing to run
             raise LockHeld(job, self.holder(job))
-        # Inside a transaction the lease is invisible to other connections
-        # until commit, so no other thread can renew it.
+        # Inside a transaction (a test's, or a caller's atomic block) the lease
+        # is invisible to other connections until commit: no other thread can
+        # renew it, and other triggers wait on its row instead of getting 409.
         in_transaction = connections[self.alias].in_atomic_block
+        if in_transaction:
+            logger.warning("lock_in_transaction", database=self.alias)
         return Lease(job, run_id, owner, fencing_token, ttl, not in_transaction)
 
     def renew(self, lease: Lease) -> bool:

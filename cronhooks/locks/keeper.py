@@ -13,6 +13,8 @@ from cronhooks.log import get_logger
 
 logger = get_logger()
 
+MAX_JOIN_SECONDS = 5
+
 
 class LeaseKeeper:
     """Renews ``lease`` every third of its TTL from a background thread.
@@ -45,8 +47,9 @@ class LeaseKeeper:
     ) -> None:
         self._stop.set()
         if self._thread.is_alive():
-            # A renewal in flight is bounded by the backend's own timeouts.
-            self._thread.join(timeout=self.interval + 10)
+            # Wait for a renewal in flight, but never hold the answer hostage
+            # to a backend that hangs: the thread is a daemon.
+            self._thread.join(timeout=MAX_JOIN_SECONDS)
 
     def _run(self) -> None:
         structlog.contextvars.bind_contextvars(**self._context)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
 from redis import Redis
 from redis.commands.core import Script
+from redis.connection import parse_url
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from redis.lock import Lock
 
@@ -41,9 +43,19 @@ def _reachable() -> Iterator[None]:
 class FencedLock(Lock):
     """A redis-py ``Lock`` whose acquire also grants the next fencing token."""
 
+    # The fence is at least the server's clock in microseconds, so it keeps
+    # growing even if the counter is lost (FLUSHDB, eviction, a restart
+    # without persistence): the next grant still outranks every earlier one.
     LUA_ACQUIRE_SCRIPT = """
     if redis.call('set', KEYS[1], ARGV[1], 'nx', 'px', ARGV[2]) then
-        return redis.call('incr', KEYS[2])
+        local fence = redis.call('incr', KEYS[2])
+        local now = redis.call('time')
+        local clock = tonumber(now[1]) * 1000000 + tonumber(now[2])
+        if fence < clock then
+            redis.call('set', KEYS[2], string.format('%d', clock))
+            fence = clock
+        end
+        return fence
     end
     return false
     """
@@ -99,6 +111,11 @@ class RedisLockBackend(LockBackend):
     def check_configuration(self) -> list[str]:
         if bool(self.cache_alias) == bool(self.url):
             return ["Give exactly one of OPTIONS 'CACHE' (a cache alias) or 'URL'."]
+        if self.url:
+            try:
+                parse_url(str(self.url))  # type: ignore[no-untyped-call]
+            except ValueError as error:
+                return [f"URL is not a Redis URL: {error}"]
         if self.cache_alias:
             from django.conf import settings
 
@@ -114,17 +131,27 @@ class RedisLockBackend(LockBackend):
     @property
     def client(self) -> Redis:
         if self._client is None:
-            if self.cache_alias:
-                from django_redis import get_redis_connection
-
-                self._client = get_redis_connection(self.cache_alias)
-            else:
-                self._client = Redis.from_url(
-                    str(self.url),
-                    socket_timeout=self.socket_timeout,
-                    socket_connect_timeout=self.socket_timeout,
-                )
+            try:
+                self._client = self._connect()
+            # A malformed URL or a missing cache alias: a clear refusal (and
+            # `manage.py check` says why), never a 500.
+            except (ValueError, ImproperlyConfigured) as error:
+                raise LockUnavailable(
+                    "The Redis lock backend is misconfigured; run `manage.py check`."
+                ) from error
         return self._client
+
+    def _connect(self) -> Redis:
+        if self.cache_alias:
+            from django_redis import get_redis_connection
+
+            client: Redis = get_redis_connection(self.cache_alias)
+            return client
+        return Redis.from_url(
+            str(self.url),
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.socket_timeout,
+        )
 
     def close(self) -> None:
         # Only a client made from URL is ours; django-redis owns its own.
@@ -160,8 +187,16 @@ class RedisLockBackend(LockBackend):
     def acquire(self, job: str, run_id: str, ttl: float) -> Lease:
         lock = self._lock(job, ttl)
         token = self._token(new_owner(), run_id)
-        with _reachable():
-            granted = lock.acquire(token=token)
+        try:
+            with _reachable():
+                granted = lock.acquire(token=token)
+        except LockUnavailable:
+            # The SET may have happened and only its reply been lost: free
+            # what would otherwise block the job for a whole TTL (release
+            # checks the owner, so this never frees another holder's lock).
+            with suppress(RedisError):
+                lock.do_release(token)
+            raise
         holder = None if granted else self.holder(job)
         if not granted or lock.fencing_token is None:
             raise LockHeld(job, holder)

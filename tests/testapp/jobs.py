@@ -46,3 +46,10 @@ def record_interval(path: str, seconds: float = 0.02) -> None:
 
 def nul() -> str:
     return "a\x00b \ud800"
+
+
+def describe_run() -> str:
+    """What a job sees of its own run, for the tests to read back."""
+    run = current_run()
+    assert run is not None
+    return f"fencing_token={run.fencing_token} lock_lost={run.lock_lost}"

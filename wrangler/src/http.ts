@@ -136,7 +136,11 @@ export async function callJob(
     const answer = await post(url, headers, settings.timeoutMs);
     const outcome = outcomeOf(answer.status);
     const delay = retryDelay(answer, attempt, settings);
-    logger.log("debug", {
+    // One line per attempt at info (the audit trail), warn when it
+    // is retried or failed, so production logs show every try.
+    const attemptLevel =
+      delay !== null || outcome === "failed" ? "warn" : "info";
+    logger.log(attemptLevel, {
       event: "attempt",
       correlation_id: correlationId,
       job: target,

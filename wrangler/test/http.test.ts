@@ -340,9 +340,9 @@ describe("callJob", () => {
     expect(
       lines.map((line) => [line.level, line.event, line.attempt, line.status]),
     ).toEqual([
-      ["debug", "attempt", 1, 500],
-      ["debug", "attempt", 2, 503],
-      ["debug", "attempt", 3, 503],
+      ["warn", "attempt", 1, 500],
+      ["warn", "attempt", 2, 503],
+      ["warn", "attempt", 3, 503],
       ["error", "result", 3, 503],
     ]);
     for (const line of lines) {
@@ -356,14 +356,32 @@ describe("callJob", () => {
     expect(logs.raw().join("\n")).not.toContain(TEST_TOKEN);
   });
 
-  it("leaves the attempt lines out above LOG_LEVEL debug", async () => {
+  it("logs every attempt at the production LOG_LEVEL info", async () => {
     const backend = new FakeBackend();
     await backend.plan({
       "/cron/ee-recent": [{ status: 503 }, { status: 200 }],
     });
     const logs = captureLogs();
     await call(backend, "ee-recent", { LOG_LEVEL: "info" });
-    expect(logs.lines().map((line) => line.event)).toEqual(["result"]);
+    expect(
+      logs.lines().map((line) => [line.level, line.event, line.status]),
+    ).toEqual([
+      ["warn", "attempt", 503],
+      ["info", "attempt", 200],
+      ["info", "result", 200],
+    ]);
+  });
+
+  it("keeps only retried and failed attempts at LOG_LEVEL warn", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/ee-recent": [{ status: 503 }, { status: 200 }],
+    });
+    const logs = captureLogs();
+    await call(backend, "ee-recent", { LOG_LEVEL: "warn" });
+    expect(logs.lines().map((line) => [line.event, line.status])).toEqual([
+      ["attempt", 503],
+    ]);
   });
 
   it("does not follow a redirect, which would turn the POST into a GET", async () => {
