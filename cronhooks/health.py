@@ -129,7 +129,7 @@ def job_report() -> dict[str, dict[str, Any]]:
         last = latest.get(name)
         next_run = job.next_run(now)
         report[name] = {
-            "enabled": job.enabled and conf.enabled,
+            "enabled": job.active,
             "runs": job.target,
             "schedule": job.schedule or None,
             "next_run": _iso(next_run),

@@ -149,6 +149,11 @@ class Job:
     def load_callable(self) -> Callable[..., object]:
         return cast("Callable[..., object]", import_string(self.callable))
 
+    @property
+    def active(self) -> bool:
+        """Whether a trigger may run it: its own switch and the global one."""
+        return self.enabled and conf.enabled
+
     def schedule_in(self, environment: str) -> str:
         """The cron expression in ``environment``, or "" when not scheduled there."""
         return self.schedules.get(environment, self.schedules.get(ANY_ENVIRONMENT, ""))

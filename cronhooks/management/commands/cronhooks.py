@@ -98,9 +98,10 @@ class Command(BaseCommand):
             self.prune(options["days"])
 
     def list_jobs(self) -> None:
-        latest = JobRun.objects.last_runs(definitions())
+        jobs = definitions()
+        latest = JobRun.objects.last_runs(jobs)
         rows = [("JOB", "SCHEDULE", "ENABLED", "LAST RUN", "RUNS")]
-        for name, job in definitions().items():
+        for name, job in jobs.items():
             if isinstance(job, InvalidJobDefinition):
                 rows.append((name, "-", "-", "-", f"MISCONFIGURED: {job}"))
                 continue
@@ -110,7 +111,7 @@ class Command(BaseCommand):
                 if last
                 else "never"
             )
-            enabled = "yes" if job.enabled and conf.enabled else "no"
+            enabled = "yes" if job.active else "no"
             rows.append(
                 (name, job.schedule or "manual", enabled, last_text, job.target)
             )
