@@ -31,6 +31,11 @@ SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "RETENTION_DAYS": (int,),
     "RETRY_AFTER": (int,),
     "LOCKS": (Mapping,),
+    "IDEMPOTENCY_RETENTION": (int,),
+    "BASE_URL": (str,),
+    "ALERTS": (Mapping,),
+    "ALERT_TIMEOUT": (int, float),
+    "RATE_LIMITS": (Mapping,),
 }
 
 
@@ -109,9 +114,20 @@ def check_settings(
             continue
         expected = SETTING_TYPES[key]
         wrong_type = not isinstance(value, expected) or (
-            expected == (int,) and isinstance(value, bool)
+            int in expected and isinstance(value, bool)
         )
-        negative = expected == (int,) and not wrong_type and value < 0
+        negative = (
+            int in expected and float not in expected and not wrong_type and value < 0
+        )
+        if key == "ALERT_TIMEOUT" and not wrong_type and value <= 0:
+            errors.append(
+                Error(
+                    "CRONHOOKS['ALERT_TIMEOUT'] must be a number of seconds above 0.",
+                    hint=f"The default is {DEFAULTS[key]!r}.",
+                    id="cronhooks.E011",
+                )
+            )
+            continue
         if wrong_type or negative:
             names = " or ".join(kind.__name__ for kind in expected)
             errors.append(

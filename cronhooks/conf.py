@@ -32,6 +32,31 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_AFTER": 30,
     # Run records older than this many days are removed by `cronhooks prune`.
     "RETENTION_DAYS": 30,
+    # Seconds an Idempotency-Key is remembered: a retry with the same key
+    # within this time gets the first run's result instead of a second run.
+    "IDEMPOTENCY_RETENTION": 24 * 60 * 60,
+    # The site's public address, e.g. "https://app.example.com": alerts link
+    # to the run's admin page under it. Empty: alerts give the path only.
+    "BASE_URL": "",
+    # Alert channels, like CACHES: alias -> {"BACKEND": dotted path,
+    # "OPTIONS": {...}}. Failures and recoveries are sent to each.
+    "ALERTS": {},
+    # Seconds a run's response waits, at most, for alerts and heartbeats.
+    "ALERT_TIMEOUT": 5,
+    # Request limits per fixed window, "<count>/<s|m|h|d>" or None for none.
+    "RATE_LIMITS": {
+        # Which CACHES alias counts requests (Redis in production).
+        "CACHE": "default",
+        # Authenticated triggers of one job, from anyone.
+        "PER_JOB": "10/m",
+        # Requests from one client address to any cronhooks view.
+        "PER_IP": "120/m",
+        # Failed authentications from one client address.
+        "AUTH_FAILURES": "10/m",
+        # The header holding the client address when behind a proxy, e.g.
+        # "CF-Connecting-IP"; empty uses REMOTE_ADDR.
+        "IP_HEADER": "",
+    },
     # The lock backend that keeps each job to one run at a time.
     "LOCKS": {
         "BACKEND": "cronhooks.locks.database.DatabaseLockBackend",
@@ -43,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 LOCK_KEYS = frozenset(DEFAULTS["LOCKS"])
+RATE_LIMIT_KEYS = frozenset(DEFAULTS["RATE_LIMITS"])
 
 MIN_TOKEN_LENGTH = 32
 
@@ -122,6 +148,33 @@ class Settings:
     def retention_days(self) -> int:
         value: int = self._get("RETENTION_DAYS", int)
         return value
+
+    @property
+    def idempotency_retention(self) -> int:
+        value: int = self._get("IDEMPOTENCY_RETENTION", int)
+        return value
+
+    @property
+    def base_url(self) -> str:
+        value: str = self._get("BASE_URL", str)
+        return value.rstrip("/")
+
+    @property
+    def alerts(self) -> Mapping[str, Any]:
+        value: Mapping[str, Any] = self._get("ALERTS", Mapping)
+        return value
+
+    @property
+    def alert_timeout(self) -> float:
+        value = self.raw.get("ALERT_TIMEOUT", DEFAULTS["ALERT_TIMEOUT"])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            return float(DEFAULTS["ALERT_TIMEOUT"])
+        return float(value)
+
+    @property
+    def rate_limits(self) -> Mapping[str, Any]:
+        value: Mapping[str, Any] = self._get("RATE_LIMITS", Mapping)
+        return {**DEFAULTS["RATE_LIMITS"], **value}
 
 
 conf = Settings()

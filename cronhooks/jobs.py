@@ -11,6 +11,12 @@ A job is declared in ``CRONHOOKS["JOBS"]`` as ``name: {...}`` with these keys:
 ``lock_ttl``     seconds a run may hold the job's lock (default 3600)
 ``enabled``      False refuses triggers with 503 (default True)
 ``description``  free text shown by ``cronhooks list`` and ``/health``
+``grace``        seconds after a scheduled tick by which a run must have
+                 succeeded before the job counts as overdue (default 900)
+``critical``     True makes an overdue or failing job turn ``/health`` 503
+``alerts``       per-job option overrides by alert alias, e.g.
+                 ``{"slack": {"WEBHOOK_URL": "..."}}``; False sends none
+``heartbeat_url`` a healthchecks.io-style URL pinged at start, success, fail
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ ENVIRONMENT_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 JOB_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 PARAM_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 DEFAULT_LOCK_TTL = 3600
+DEFAULT_GRACE = 15 * 60
 DEFAULT_MAX_LENGTH = 200
 
 JOB_KEYS = frozenset(
@@ -55,6 +62,10 @@ JOB_KEYS = frozenset(
         "lock_ttl",
         "enabled",
         "description",
+        "grace",
+        "critical",
+        "alerts",
+        "heartbeat_url",
     }
 )
 PARAM_KEYS = frozenset(
@@ -109,6 +120,11 @@ class Job:
     lock_ttl: int = DEFAULT_LOCK_TTL
     enabled: bool = True
     description: str = ""
+    grace: int = DEFAULT_GRACE
+    critical: bool = False
+    # Alert alias -> option overrides; None sends no alerts for this job.
+    alerts: Mapping[str, Mapping[str, Any]] | None = field(default_factory=dict)
+    heartbeat_url: str = ""
 
     @property
     def target(self) -> str:
@@ -411,6 +427,28 @@ def parse_job(name: object, spec: object) -> Job:
     description = spec.get("description", "")
     if not isinstance(description, str):
         raise invalid("has a 'description' that is not a string.")
+    grace = spec.get("grace", DEFAULT_GRACE)
+    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+        raise invalid("has a 'grace' that is not a number of seconds (0 or more).")
+    critical = spec.get("critical", False)
+    if not isinstance(critical, bool):
+        raise invalid("has a 'critical' that is not True or False.")
+    alerts = spec.get("alerts", {})
+    if alerts is False:
+        alerts = None
+    elif not isinstance(alerts, Mapping) or not all(
+        isinstance(alias, str) and isinstance(options, Mapping)
+        for alias, options in alerts.items()
+    ):
+        raise invalid(
+            "has 'alerts' that are neither False nor a dict of alert alias to "
+            "option overrides."
+        )
+    heartbeat_url = spec.get("heartbeat_url", "")
+    if not isinstance(heartbeat_url, str) or (
+        heartbeat_url and not re.match(r"https?://[^\s/]+", heartbeat_url)
+    ):
+        raise invalid("has a 'heartbeat_url' that is not an http(s) URL.")
     return Job(
         name=name,
         command=command,
@@ -422,6 +460,10 @@ def parse_job(name: object, spec: object) -> Job:
         lock_ttl=lock_ttl,
         enabled=enabled,
         description=description,
+        grace=grace,
+        critical=critical,
+        alerts=None if alerts is None else {k: dict(v) for k, v in alerts.items()},
+        heartbeat_url=heartbeat_url.rstrip("/"),
     )
 
 
