@@ -79,6 +79,25 @@ class InvalidParameters(TriggerRejected):
     code = "invalid_parameters"
 
 
+class InvalidIdempotencyKey(TriggerRejected):
+    status_code = 400
+    code = "invalid_idempotency_key"
+
+
+class IdempotencyKeyInProgress(TriggerRejected):
+    """The first request with this key is still running its job."""
+
+    status_code = 409
+    code = "idempotency_key_in_progress"
+
+
+class IdempotencyKeyReused(TriggerRejected):
+    """The key was first used with other parameters."""
+
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
 class UnknownJob(TriggerRejected):
     status_code = 404
     code = "unknown_job"

@@ -25,6 +25,7 @@ from django.core.management import call_command
 from django.db import DatabaseError
 from django.utils import timezone
 
+from cronhooks import alerts
 from cronhooks.conf import conf
 from cronhooks.context import RunContext
 from cronhooks.context import _current as _current_run
@@ -63,6 +64,8 @@ class Trigger:
     correlation_id: str
     params: Mapping[str, object] = field(default_factory=dict)
     client: str = ""
+    # The caller's Idempotency-Key, already validated; "" for none.
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ def run_job(trigger: Trigger) -> Outcome:
             source=trigger.source,
             fencing_token=run.fencing_token,
         )
+        alerts.run_started(job, run)
         keeper = LeaseKeeper(backend, lease) if lease else None
         context = RunContext(
             run_id=run.run_id,
@@ -272,6 +276,7 @@ def run_job(trigger: Trigger) -> Outcome:
             _finish(run)
             if not _release(backend, lease, run):
                 _save_lock_lost(run)
+        alerts.run_finished(job, run)
     return Outcome(run)
 
 

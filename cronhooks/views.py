@@ -24,6 +24,7 @@ from cronhooks.exceptions import (
     TriggerRejected,
 )
 from cronhooks.health import job_report, lock_backend_description, run_checks
+from cronhooks.idempotency import IDEMPOTENCY_HEADER, idempotency_key
 from cronhooks.log import correlation_id, get_logger
 from cronhooks.models import JobRun
 from cronhooks.runs import Outcome, Trigger, reject, run_job
@@ -160,6 +161,7 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         if request.method != "POST":
             raise MethodNotAllowed(str(request.method), ("POST",))
         authenticate(request)
+        key = idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
         params = read_params(request)
     except TriggerRejected as rejection:
         outcome = reject(trigger, rejection)
@@ -170,7 +172,7 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         message = f"The request could not be parsed ({type(error).__name__})."
         outcome = reject(trigger, InvalidBody(message))
     else:
-        outcome = run_job(replace(trigger, params=params))
+        outcome = run_job(replace(trigger, params=params, idempotency_key=key))
     return render_outcome(outcome)
 
 
