@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router
-from django.utils import timezone
 
 from cronhooks.checks import check_tokens
 from cronhooks.conf import conf
@@ -18,6 +16,7 @@ from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable, get_backend
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
+from cronhooks.status import job_statuses
 
 logger = get_logger()
 
@@ -81,11 +80,35 @@ def lock_backend_description() -> Mapping[str, str] | None:
         return None
 
 
+def check_critical_jobs() -> CheckResult:
+    """Critical jobs that are overdue or whose last run failed.
+
+    Only critical jobs are read, and none at all when there are none, so an
+    anonymous /health stays cheap.
+    """
+    critical = [job for job in all_jobs().values() if job.critical]
+    if not critical:
+        return CheckResult("critical_jobs", True, "none declared")
+    try:
+        statuses = job_statuses(critical)
+    except DatabaseError:
+        return CheckResult("critical_jobs", False, "run history unavailable")
+    problems = [
+        f"{name} {'overdue' if status.overdue else 'failing'}"
+        for name, status in statuses.items()
+        if status.critical_problem
+    ]
+    if problems:
+        return CheckResult("critical_jobs", False, ", ".join(problems))
+    return CheckResult("critical_jobs", True)
+
+
 CHECKS: tuple[Callable[[], CheckResult], ...] = (
     check_database,
     check_auth,
     check_jobs,
     check_locks,
+    check_critical_jobs,
 )
 
 
@@ -102,37 +125,15 @@ def run_checks() -> list[CheckResult]:
     return results
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def run_summary(run: JobRun) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "status": run.status,
-        "source": run.source,
-        "correlation_id": run.correlation_id,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
-        "duration_ms": run.duration_ms,
-        "error": run.error or None,
-    }
-
-
 def job_report() -> dict[str, dict[str, Any]]:
-    """Every valid job with its last executed run, in one query."""
-    jobs = all_jobs()
-    latest = JobRun.objects.last_runs(jobs)
-    now = timezone.now()
+    """Every valid job, where it stands against its schedule, in one query."""
     report = {}
-    for name, job in jobs.items():
-        last = latest.get(name)
-        next_run = job.next_run(now)
+    for name, status in job_statuses().items():
+        job = status.job
         report[name] = {
             "enabled": job.active,
             "runs": job.target,
             "schedule": job.schedule or None,
-            "next_run": _iso(next_run),
-            "last_run": None if last is None else run_summary(last),
+            **status.as_dict(),
         }
     return report

@@ -7,11 +7,31 @@ the same key with other parameters 422, a malformed key 400.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
-from cronhooks.exceptions import InvalidIdempotencyKey
+from django.db import DatabaseError, IntegrityError, router, transaction
+from django.utils import timezone
+
+from cronhooks.conf import conf
+from cronhooks.exceptions import (
+    IdempotencyKeyInProgress,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
+from cronhooks.log import get_logger
+from cronhooks.models import IdempotencyKey, JobRun
+
+logger = get_logger()
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# As Stripe names it: the answer is a stored one, the job did not run again.
+REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 # The draft makes the value a Structured Field string ("..."); bare values,
 # as Stripe and most clients send them, are accepted too. Printable ASCII only.
@@ -24,6 +44,8 @@ def idempotency_key(header: str | None) -> str:
     if header is None:
         return ""
     value = header.strip(" \t")
+    if value in ("", '""'):
+        raise InvalidIdempotencyKey(f"The {IDEMPOTENCY_HEADER} header is empty.")
     quoted = _QUOTED_RE.fullmatch(value)
     if quoted:
         key = re.sub(r"\\(.)", r"\1", quoted.group(1))
@@ -34,11 +56,114 @@ def idempotency_key(header: str | None) -> str:
             f"The {IDEMPOTENCY_HEADER} header must be printable ASCII, optionally "
             "in double quotes, without control characters."
         )
-    if not key:
-        raise InvalidIdempotencyKey(f"The {IDEMPOTENCY_HEADER} header is empty.")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidIdempotencyKey(
             f"The {IDEMPOTENCY_HEADER} header is longer than {MAX_KEY_LENGTH} "
             "characters."
         )
     return key
+
+
+def fingerprint(params: Mapping[str, Any]) -> str:
+    """The validated parameters, defaults included, as one comparable digest.
+
+    Validated, so ``?delta=25``, ``{"delta": 25}`` and no parameter at all
+    (when 25 is the default) are the same request.
+    """
+    canonical = json.dumps(params, sort_keys=True, default=str, ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim(
+    job: str, key: str, params: Mapping[str, Any], run_id: uuid.UUID
+) -> JobRun | None:
+    """Reserve ``key`` for the run ``run_id`` of ``job``.
+
+    Returns None when the key is now this run's, or the completed run whose
+    result must be replayed. Raises ``IdempotencyKeyInProgress`` or
+    ``IdempotencyKeyReused`` otherwise.
+    """
+    digest = fingerprint(params)
+    now = timezone.now()
+    expires = now + timedelta(seconds=conf.idempotency_retention)
+    for _ in range(3):
+        try:
+            # A savepoint, so a lost race does not break a caller's transaction.
+            with transaction.atomic(using=router.db_for_write(IdempotencyKey)):
+                IdempotencyKey.objects.create(
+                    job=job,
+                    key=key,
+                    fingerprint=digest,
+                    run_id=run_id,
+                    created_at=now,
+                    expires_at=expires,
+                )
+            return None
+        except IntegrityError:
+            pass
+        existing = IdempotencyKey.objects.filter(job=job, key=key).first()
+        if existing is None:
+            continue  # expired and pruned meanwhile: insert again
+        if existing.expires_at <= now:
+            # Forgotten: the key is free again. Conditional, so of two
+            # requests taking it over only one wins.
+            if _take_over(existing, digest, run_id, now, expires, expires_at__lte=now):
+                return None
+            continue
+        if existing.fingerprint != digest:
+            raise IdempotencyKeyReused(
+                f"This {IDEMPOTENCY_HEADER} was first used with other parameters; "
+                "use a new key for a different request."
+            )
+        first = JobRun.objects.filter(id=existing.run_id).first()
+        if first is None or first.status == JobRun.Status.RUNNING:
+            raise IdempotencyKeyInProgress(
+                f"A request with this {IDEMPOTENCY_HEADER} is still running "
+                f"(run {existing.run_id})."
+            )
+        if first.status == JobRun.Status.ABANDONED:
+            # Its run never finished: the key has no result to replay, so a
+            # retry may run the job.
+            if _take_over(
+                existing, digest, run_id, now, expires, run_id=existing.run_id
+            ):
+                return None
+            continue
+        return first
+    raise IdempotencyKeyInProgress(
+        f"Another request with this {IDEMPOTENCY_HEADER} is being handled."
+    )
+
+
+def _take_over(
+    existing: IdempotencyKey,
+    digest: str,
+    new_run_id: uuid.UUID,
+    now: datetime,
+    expires: datetime,
+    **condition: object,
+) -> bool:
+    return bool(
+        IdempotencyKey.objects.filter(pk=existing.pk, **condition).update(
+            fingerprint=digest, run_id=new_run_id, created_at=now, expires_at=expires
+        )
+    )
+
+
+def release(job: str, key: str, run_id: uuid.UUID) -> None:
+    """Forget a key whose trigger was refused before its job ran.
+
+    A refused trigger has no result worth replaying; the retry that follows
+    (after a 503, say) must be free to run the job.
+    """
+    try:
+        IdempotencyKey.objects.filter(job=job, key=key, run_id=run_id).delete()
+    except DatabaseError:
+        # It expires after IDEMPOTENCY_RETENTION anyway.
+        logger.exception("idempotency_release_failed")
+
+
+def prune() -> int:
+    """Delete expired keys; returns how many."""
+    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

@@ -12,20 +12,22 @@ from django.db.models.functions import RowNumber
 
 class JobRunQuerySet(models.QuerySet["JobRun"]):
     def executed(self) -> JobRunQuerySet:
-        """Runs whose job actually started (not refused triggers)."""
-        return self.exclude(status=JobRun.Status.REJECTED)
+        """Runs whose job actually started (not refused or replayed triggers)."""
+        return self.exclude(status__in=NOT_EXECUTED)
 
     def last_runs(self, jobs: Iterable[str]) -> dict[str, JobRun]:
         """Job name -> its last executed run, in one query."""
         runs = self.filter(job__in=list(jobs)).executed().latest_per_job()
         return {run.job: run for run in runs}
 
-    def latest_per_job(self) -> JobRunQuerySet:
-        """The newest run of each job, in one query whatever the history size."""
+    def latest_per_job(self, *, by_status: bool = False) -> JobRunQuerySet:
+        """The newest run of each job (or of each status of each job), in one
+        query whatever the history size."""
+        partition = [models.F("job"), models.F("status")] if by_status else "job"
         return self.annotate(
             position=models.Window(
                 RowNumber(),
-                partition_by=models.F("job"),
+                partition_by=partition,
                 order_by=[models.F("started_at").desc(), models.F("id").desc()],
             )
         ).filter(position=1)
@@ -40,6 +42,9 @@ class JobRun(models.Model):
         # Left "running" by a holder that died: its lock expired and the job
         # ran again, or `cronhooks cleanup` found no lock held for it.
         ABANDONED = "abandoned"
+        # A retry with an Idempotency-Key already completed: answered with
+        # the result of the run in ``replay_of``, without running the job.
+        REPLAYED = "replayed"
 
     class Source(models.TextChoices):
         HTTP = "http", "HTTP"
@@ -65,6 +70,10 @@ class JobRun(models.Model):
     fencing_token = models.BigIntegerField(
         null=True, blank=True, help_text="Grows with every grant of the job's lock."
     )
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    replay_of = models.UUIDField(
+        null=True, blank=True, help_text="The run whose result a replay answered with."
+    )
     lock_lost = models.BooleanField(
         default=False,
         help_text="The run was not exclusive for its whole duration: its lock "
@@ -77,11 +86,11 @@ class JobRun(models.Model):
         ordering = ["-started_at"]
         indexes = [
             # "Last run of each job" skips refused triggers, which anyone
-            # can add without a token.
+            # can add without a token, and replays, which ran nothing.
             models.Index(
                 fields=["job", "-started_at"],
-                name="cronhooks_run_job_started",
-                condition=~models.Q(status="rejected"),
+                name="cronhooks_run_job_executed",
+                condition=~models.Q(status__in=["rejected", "replayed"]),
             ),
             models.Index(fields=["started_at"], name="cronhooks_run_started"),
         ]
@@ -103,6 +112,37 @@ class JobRun(models.Model):
     def duration_ms(self) -> int | None:
         duration = self.duration
         return None if duration is None else round(duration.total_seconds() * 1000)
+
+
+NOT_EXECUTED = (JobRun.Status.REJECTED, JobRun.Status.REPLAYED)
+
+
+class IdempotencyKey(models.Model):
+    """An Idempotency-Key seen for a job, and the run it started.
+
+    The unique (job, key) pair is what makes two concurrent requests with one
+    key run the job once: only one INSERT can win.
+    """
+
+    job = models.CharField(max_length=100)
+    key = models.CharField(max_length=255)
+    # SHA-256 of the validated parameters: the same key with other
+    # parameters is a client bug, answered 422.
+    fingerprint = models.CharField(max_length=64)
+    # Not a foreign key: the key is claimed before the run is recorded.
+    run_id = models.UUIDField()
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "key"], name="cronhooks_idempotency_job_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} key {self.key}"
 
 
 class JobLock(models.Model):

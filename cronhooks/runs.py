@@ -25,7 +25,7 @@ from django.core.management import call_command
 from django.db import DatabaseError
 from django.utils import timezone
 
-from cronhooks import alerts
+from cronhooks import alerts, idempotency
 from cronhooks.conf import conf
 from cronhooks.context import RunContext
 from cronhooks.context import _current as _current_run
@@ -74,6 +74,9 @@ class Outcome:
 
     run: JobRun
     rejection: TriggerRejected | None = None
+    # Set when an Idempotency-Key was already completed: ``run`` is then the
+    # first run, whose result is answered again, and this the replay's record.
+    replay: JobRun | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -113,6 +116,8 @@ class Outcome:
         )
         if not self.succeeded:
             body["error"] = {"code": run.reason, "message": run.error}
+        if self.replay is not None:
+            body["replayed"] = True
         return body
 
 
@@ -193,6 +198,7 @@ def _new_run(trigger: Trigger, status: JobRun.Status) -> JobRun:
         correlation_id=trigger.correlation_id,
         client=trigger.client[:64],
         started_at=timezone.now(),
+        idempotency_key=storable(trigger.idempotency_key, 255),
     )
 
 
@@ -224,6 +230,7 @@ def run_job(trigger: Trigger) -> Outcome:
     Never raises for a refusal or a failure: both come back in the ``Outcome``.
     """
     run = _new_run(trigger, JobRun.Status.RUNNING)
+    key_claimed = False
     try:
         if not conf.enabled:
             raise JobsDisabled("All jobs are disabled (CRONHOOKS['ENABLED'] is False).")
@@ -231,10 +238,17 @@ def run_job(trigger: Trigger) -> Outcome:
         if not job.enabled:
             raise JobDisabled(f"Job {job.name!r} is disabled.")
         params = job.clean_params(trigger.params)
+        if trigger.idempotency_key:
+            first = _claim(job, trigger.idempotency_key, params, run)
+            if first is not None:
+                return _replay(trigger, first, params)
+            key_claimed = True
         backend = _lock_backend()
         with _bound(trigger, run):
             lease = _acquire(backend, job, run)
     except TriggerRejected as rejection:
+        if key_claimed:
+            idempotency.release(job.name, trigger.idempotency_key, run.id)
         return reject(trigger, rejection)
 
     run.params = recorded_params(params)
@@ -248,6 +262,8 @@ def run_job(trigger: Trigger) -> Outcome:
         except DatabaseError:
             logger.exception("run_record_failed")
             _release(backend, lease, run)
+            if key_claimed:
+                idempotency.release(job.name, trigger.idempotency_key, run.id)
             return Outcome(run, BackendUnavailable("The run history is unavailable."))
         logger.info(
             "run_started",
@@ -278,6 +294,31 @@ def run_job(trigger: Trigger) -> Outcome:
                 _save_lock_lost(run)
         alerts.run_finished(job, run)
     return Outcome(run)
+
+
+def _claim(job: Job, key: str, params: Mapping[str, Any], run: JobRun) -> JobRun | None:
+    try:
+        return idempotency.claim(job.name, key, params, run.id)
+    except DatabaseError:
+        logger.exception("idempotency_claim_failed", job=job.name)
+        raise BackendUnavailable("The idempotency key store is unavailable.") from None
+
+
+def _replay(trigger: Trigger, first: JobRun, params: Mapping[str, Any]) -> Outcome:
+    """Answer a completed key with its first run's result, running nothing."""
+    replay = _new_run(trigger, JobRun.Status.REPLAYED)
+    replay.params = recorded_params(params)
+    replay.reason = "idempotent_replay"
+    replay.replay_of = first.id
+    replay.finished_at = replay.started_at
+    with _bound(trigger, replay):
+        logger.info("run_replayed", replay_of=first.run_id, status=first.status)
+        try:
+            replay.save(force_insert=True)
+        except DatabaseError:
+            # The first run's result was just read; it is still the answer.
+            logger.exception("run_record_failed")
+    return Outcome(first, replay=replay)
 
 
 def _set_event() -> threading.Event:

@@ -24,7 +24,7 @@ from cronhooks.exceptions import (
     TriggerRejected,
 )
 from cronhooks.health import job_report, lock_backend_description, run_checks
-from cronhooks.idempotency import IDEMPOTENCY_HEADER, idempotency_key
+from cronhooks.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotency_key
 from cronhooks.log import correlation_id, get_logger
 from cronhooks.models import JobRun
 from cronhooks.runs import Outcome, Trigger, reject, run_job
@@ -138,10 +138,12 @@ def _json_params(body: bytes) -> dict[str, object]:
 
 def render_outcome(outcome: Outcome) -> JsonResponse:
     headers = dict(outcome.rejection.headers) if outcome.rejection else {}
+    if outcome.replay is not None:
+        headers[REPLAYED_HEADER] = "true"
     return _respond(
         outcome.as_dict(),
         status=outcome.status_code,
-        correlation=outcome.run.correlation_id,
+        correlation=(outcome.replay or outcome.run).correlation_id,
         headers=headers,
     )
 

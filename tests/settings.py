@@ -86,6 +86,10 @@ for alias, name in json.loads(
     os.environ.get("CRONHOOKS_WORKER_DATABASES", "{}")
 ).items():
     DATABASES[alias] = {**DATABASES[alias], "NAME": name}
+# A worker may keep its run history (and idempotency keys) on PostgreSQL
+# while the parent's default database is SQLite.
+if os.environ.get("CRONHOOKS_WORKER_STORE") == "postgres":
+    DATABASES["default"] = DATABASES["postgres"]
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {

@@ -46,6 +46,7 @@ def test_a_token_holder_gets_each_check_and_each_job(
         "auth": {"ok": True, "detail": "ok"},
         "jobs": {"ok": True, "detail": "ok"},
         "locks": {"ok": True, "detail": "ok"},
+        "critical_jobs": {"ok": True, "detail": "none declared"},
     }
     assert body["environment"] == "production"
     assert body["locks"] == {"backend": "DatabaseLockBackend", "database": "default"}

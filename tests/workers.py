@@ -20,8 +20,14 @@ from typing import Any
 from django.db import connections
 
 
-def worker_env(locks: Mapping[str, Any]) -> dict[str, str]:
-    """Environment for a worker: the parent's test databases and lock backend."""
+def worker_env(
+    locks: Mapping[str, Any], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Environment for a worker: the parent's test databases and lock backend.
+
+    ``extra`` may set CRONHOOKS_WORKER_STORE=postgres (keep the run history
+    and keys on PostgreSQL) and CRONHOOKS_WORKER_IDEMPOTENCY_KEY.
+    """
     names = {alias: connections[alias].settings_dict["NAME"] for alias in connections}
     return {
         **os.environ,
@@ -29,6 +35,7 @@ def worker_env(locks: Mapping[str, Any]) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join([".", "example_project"]),
         "CRONHOOKS_WORKER_DATABASES": json.dumps({k: str(v) for k, v in names.items()}),
         "CRONHOOKS_WORKER_LOCKS": json.dumps(locks),
+        **(extra or {}),
     }
 
 
@@ -38,8 +45,9 @@ def start_worker(
     times: int,
     params: Mapping[str, Any],
     barrier: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[str]:
-    env = worker_env(locks)
+    env = worker_env(locks, extra_env)
     if barrier is not None:
         env["CRONHOOKS_WORKER_BARRIER"] = str(barrier)
     return subprocess.Popen(
@@ -57,10 +65,14 @@ def start_together(
     times: int,
     params: Mapping[str, Any],
     barrier: Path,
+    extra_env: Mapping[str, str] | None = None,
 ) -> list[subprocess.Popen[str]]:
     """Start ``count`` workers and release them at once when all are ready."""
     barrier.mkdir()
-    workers = [start_worker(locks, job, times, params, barrier) for _ in range(count)]
+    workers = [
+        start_worker(locks, job, times, params, barrier, extra_env)
+        for _ in range(count)
+    ]
     deadline = time.monotonic() + 60
     while len(list(barrier.glob("ready-*"))) < count:
         assert time.monotonic() < deadline, "workers did not start"
@@ -98,9 +110,16 @@ def main(job: str, times: int, params: dict[str, Any]) -> None:
                 source=JobRun.Source.CLI,
                 correlation_id=f"worker-{os.getpid()}-{number}",
                 params=params,
+                idempotency_key=os.environ.get("CRONHOOKS_WORKER_IDEMPOTENCY_KEY", ""),
             )
         )
-        line = {"code": outcome.status_code, "fence": outcome.run.fencing_token}
+        line = {
+            "code": outcome.status_code,
+            "fence": outcome.run.fencing_token,
+            "error": outcome.rejection.code if outcome.rejection else None,
+            "replayed": outcome.replay is not None,
+            "run_id": outcome.run.run_id,
+        }
         print(json.dumps(line), flush=True)
         # A breath between triggers, as real schedulers leave, so that one
         # worker does not re-take the lock the instant it frees it every time.

@@ -1,24 +1,34 @@
-"""``manage.py cronhooks list | run <job> [--param name=value] | prune``."""
+"""``manage.py cronhooks list | run | status | worker | cleanup | prune``."""
 
 from __future__ import annotations
 
 import json
 from argparse import ArgumentTypeError
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from cronhooks import idempotency
 from cronhooks.conf import conf
-from cronhooks.exceptions import InvalidJobDefinition
+from cronhooks.exceptions import InvalidIdempotencyKey, InvalidJobDefinition
+from cronhooks.idempotency import idempotency_key
 from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable
 from cronhooks.log import correlation_id
 from cronhooks.models import JobRun
 from cronhooks.runs import Trigger, abandon_orphans, run_job
+from cronhooks.status import job_statuses
 from cronhooks.worker import ENVIRONMENTS, WorkerConfigError, WorkerFiles, schedules
+
+
+def _when(value: JobRun | datetime | None) -> str:
+    if isinstance(value, JobRun):
+        value = value.finished_at or value.started_at
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S}"
 
 
 def name_value(text: str) -> tuple[str, str]:
@@ -51,6 +61,11 @@ class Command(BaseCommand):
             "--correlation-id", help="Correlate with another system's logs."
         )
         run.add_argument(
+            "--idempotency-key",
+            default="",
+            help="Run at most once for this key, as the Idempotency-Key header.",
+        )
+        run.add_argument(
             "--json", action="store_true", help="Print the result as JSON."
         )
         worker = actions.add_parser(
@@ -73,6 +88,14 @@ class Command(BaseCommand):
             default=",".join(ENVIRONMENTS),
             help="Comma-separated Worker environments (default: %(default)s).",
         )
+        status = actions.add_parser(
+            "status",
+            help="Show each job against its schedule; exit 2 when a critical job "
+            "is overdue or failing.",
+        )
+        status.add_argument(
+            "--json", action="store_true", help="Print the report as JSON."
+        )
         actions.add_parser(
             "cleanup",
             help="Mark runs left 'running' whose lock is no longer held as abandoned.",
@@ -92,10 +115,48 @@ class Command(BaseCommand):
             self.run_one(options["job"], options)
         elif action == "worker":
             self.worker(options["dir"], options["check"], options["environments"])
+        elif action == "status":
+            self.status(options["json"])
         elif action == "cleanup":
             self.cleanup()
         else:
             self.prune(options["days"])
+
+    def status(self, as_json: bool) -> None:
+        statuses = job_statuses()
+        if as_json:
+            report = {name: status.as_dict() for name, status in statuses.items()}
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            rows = [
+                ("JOB", "STATE", "CRITICAL", "LAST SUCCESS", "LAST FAILURE", "NEXT RUN")
+            ]
+            for name, status in statuses.items():
+                rows.append(
+                    (
+                        name,
+                        status.state,
+                        "yes" if status.job.critical else "no",
+                        _when(status.last_success),
+                        _when(status.last_failure),
+                        _when(status.next_run),
+                    )
+                )
+            self.write_table(rows)
+        problems = [name for name, s in statuses.items() if s.critical_problem]
+        if problems:
+            raise CommandError(
+                f"Critical job(s) overdue or failing: {', '.join(problems)}.",
+                returncode=2,
+            )
+
+    def write_table(self, rows: Sequence[tuple[str, ...]]) -> None:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [
+                cell.ljust(width) for cell, width in zip(row, widths, strict=False)
+            ]
+            self.stdout.write("  ".join([*cells, row[-1]]).rstrip())
 
     def list_jobs(self) -> None:
         jobs = definitions()
@@ -115,23 +176,23 @@ class Command(BaseCommand):
             rows.append(
                 (name, job.schedule or "manual", enabled, last_text, job.target)
             )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-        for row in rows:
-            cells = [
-                cell.ljust(width) for cell, width in zip(row, widths, strict=False)
-            ]
-            self.stdout.write("  ".join([*cells, row[-1]]).rstrip())
+        self.write_table(rows)
 
     def run_one(self, job: str, options: dict[str, Any]) -> None:
         params = dict(options["param"])
         if len(params) != len(options["param"]):
             raise CommandError("Each --param may be given once.")
+        try:
+            key = idempotency_key(options["idempotency_key"] or None)
+        except InvalidIdempotencyKey as error:
+            raise CommandError(error.message, returncode=2) from None
         outcome = run_job(
             Trigger(
                 job=job,
                 source=JobRun.Source.CLI,
                 correlation_id=correlation_id(options["correlation_id"]),
                 params=params,
+                idempotency_key=key,
             )
         )
         run = outcome.run
@@ -147,7 +208,12 @@ class Command(BaseCommand):
             raise CommandError(f"{outcome.rejection.message}{details}", returncode=2)
         if not outcome.succeeded:
             raise CommandError(f"Job {job!r} failed: {run.error}", returncode=1)
-        if not options["json"]:
+        if outcome.replay is not None and not options["json"]:
+            self.stdout.write(
+                f"{job} already ran for this idempotency key (run {run.run_id}); "
+                "nothing was run again."
+            )
+        elif not options["json"]:
             self.stdout.write(
                 self.style.SUCCESS(
                     f"{job} succeeded in {run.duration_ms} ms (run {run.run_id}, "
@@ -203,3 +269,4 @@ class Command(BaseCommand):
             f"Deleted {deleted} run record(s) started before "
             f"{cutoff:%Y-%m-%d %H:%M:%S %Z}."
         )
+        self.stdout.write(f"Deleted {idempotency.prune()} expired idempotency key(s).")

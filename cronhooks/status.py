@@ -1,0 +1,190 @@
+"""Where each job stands against its schedule: overdue, failing or fine.
+
+A scheduled job is *overdue* when a tick of its cron expression, plus its
+grace period, has passed without a run of it succeeding since that tick.
+Measured against finished runs, so a run still going at its deadline is
+late too; set ``grace`` above the job's usual duration. A job that has never
+succeeded is overdue as soon as one tick plus grace has passed: that is what
+a scheduler that was never deployed looks like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cronsim import CronSim
+from django.utils import timezone
+
+from cronhooks.jobs import Job, all_jobs
+from cronhooks.locks import LockBackend, LockUnavailable, get_backend
+from cronhooks.log import get_logger
+from cronhooks.models import JobRun
+
+logger = get_logger()
+
+FAILURES = (JobRun.Status.FAILED, JobRun.Status.ABANDONED)
+_TRACKED = (JobRun.Status.RUNNING, JobRun.Status.SUCCEEDED, *FAILURES)
+
+
+def previous_tick(schedule: str, at: datetime) -> datetime:
+    """The latest tick of ``schedule`` at or before ``at``."""
+    # cronsim's reverse iteration starts strictly before the given time.
+    after = at.replace(microsecond=0) + timedelta(seconds=1)
+    return next(CronSim(schedule, after, reverse=True))
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: Job
+    now: datetime
+    last_run: JobRun | None
+    last_success: JobRun | None
+    last_failure: JobRun | None
+    # The last run is "running" but its holder is gone (see job_statuses).
+    last_run_abandoned: bool = False
+
+    @property
+    def next_run(self) -> datetime | None:
+        return self.job.next_run(self.now) if self.job.active else None
+
+    @property
+    def missed_tick(self) -> datetime | None:
+        """The tick that has gone unserved past its grace, if any."""
+        if not self.job.active or not self.job.schedule:
+            return None
+        tick = previous_tick(
+            self.job.schedule, self.now - timedelta(seconds=self.job.grace)
+        )
+        finished = self.last_success and self.last_success.finished_at
+        return None if finished and finished >= tick else tick
+
+    @property
+    def overdue(self) -> bool:
+        return self.missed_tick is not None
+
+    @property
+    def failing(self) -> bool:
+        """Its latest finished run failed (a later success clears it)."""
+        failure, success = self.last_failure, self.last_success
+        if failure is None:
+            return False
+        return success is None or failure.started_at > success.started_at
+
+    @property
+    def state(self) -> str:
+        if not self.job.active:
+            return "disabled"
+        if self.last_run is not None and self.last_run.status == "running":
+            return "abandoned" if self.last_run_abandoned else "running"
+        if self.overdue:
+            return "overdue"
+        if self.failing:
+            return "failing"
+        if not self.job.schedule:
+            return "manual"
+        return "ok"
+
+    @property
+    def critical_problem(self) -> bool:
+        """What turns /health 503 and `cronhooks status` non-zero."""
+        return self.job.critical and (self.overdue or self.failing)
+
+    def as_dict(self) -> dict[str, Any]:
+        missed = self.missed_tick
+        last_run = None if self.last_run is None else run_summary(self.last_run)
+        if last_run is not None and self.last_run_abandoned:
+            last_run["status"] = JobRun.Status.ABANDONED
+        return {
+            "state": self.state,
+            "critical": self.job.critical,
+            "grace": self.job.grace,
+            "next_run": _iso(self.next_run),
+            "overdue": missed is not None,
+            "missed_tick": _iso(missed),
+            "overdue_since": _iso(
+                None if missed is None else missed + timedelta(seconds=self.job.grace)
+            ),
+            "failing": self.failing,
+            "last_run": last_run,
+            "last_success": _summary(self.last_success),
+            "last_failure": _summary(self.last_failure),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def run_summary(run: JobRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "source": run.source,
+        "correlation_id": run.correlation_id,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "duration_ms": run.duration_ms,
+        "error": run.error or None,
+    }
+
+
+def _summary(run: JobRun | None) -> dict[str, Any] | None:
+    return None if run is None else run_summary(run)
+
+
+def job_statuses(
+    jobs: Iterable[Job] | None = None, now: datetime | None = None
+) -> dict[str, JobStatus]:
+    """The status of each job (every valid job by default), in one query.
+
+    Plus one lock lookup per job whose last run has been "running" for longer
+    than its lock TTL: a live run keeps its lock, so one that does not hold
+    it any more was abandoned by a holder that died.
+    """
+    selected = list(all_jobs().values() if jobs is None else jobs)
+    now = now or timezone.now()
+    latest: dict[str, dict[str, JobRun]] = {}
+    for run in JobRun.objects.filter(
+        job__in=[job.name for job in selected], status__in=_TRACKED
+    ).latest_per_job(by_status=True):
+        latest.setdefault(run.job, {})[run.status] = run
+    backend: LockBackend | None = None
+    statuses = {}
+    for job in selected:
+        runs = latest.get(job.name, {})
+        failures = [runs[status] for status in FAILURES if status in runs]
+        last_run = max(runs.values(), key=_newest, default=None)
+        abandoned = False
+        if (
+            last_run is not None
+            and last_run.status == JobRun.Status.RUNNING
+            and last_run.started_at < now - timedelta(seconds=job.lock_ttl)
+        ):
+            backend = backend or get_backend()
+            abandoned = _holder_gone(backend, last_run)
+        statuses[job.name] = JobStatus(
+            job=job,
+            now=now,
+            last_run=last_run,
+            last_success=runs.get(JobRun.Status.SUCCEEDED),
+            last_failure=max(failures, key=_newest, default=None),
+            last_run_abandoned=abandoned,
+        )
+    return statuses
+
+
+def _newest(run: JobRun) -> tuple[datetime, str]:
+    return (run.started_at, run.run_id)
+
+
+def _holder_gone(backend: LockBackend, run: JobRun) -> bool:
+    try:
+        holder = backend.holder(run.job)
+    except LockUnavailable:
+        # Cannot tell; "running" is what the record says.
+        logger.warning("lock_holder_unknown", job=run.job, exc_info=True)
+        return False
+    return holder is None or holder.run_id != run.run_id
