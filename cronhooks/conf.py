@@ -49,7 +49,8 @@ DEFAULTS: dict[str, Any] = {
         "CACHE": "default",
         # Authenticated triggers of one job, from anyone.
         "PER_JOB": "10/m",
-        # Requests from one client address to any cronhooks view.
+        # Requests without a valid token from one client address (a valid
+        # token is never limited by address: Workers share addresses).
         "PER_IP": "120/m",
         # Failed authentications from one client address.
         "AUTH_FAILURES": "10/m",

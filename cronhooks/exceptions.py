@@ -98,6 +98,18 @@ class IdempotencyKeyReused(TriggerRejected):
     code = "idempotency_key_reused"
 
 
+class RateLimited(TriggerRejected):
+    """Too many requests in the current window (see ratelimit.py)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class UnknownJob(TriggerRejected):
     status_code = 404
     code = "unknown_job"

@@ -27,6 +27,12 @@ from cronhooks.health import job_report, lock_backend_description, run_checks
 from cronhooks.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotency_key
 from cronhooks.log import correlation_id, get_logger
 from cronhooks.models import JobRun
+from cronhooks.ratelimit import (
+    check_client,
+    check_job,
+    client_address,
+    record_auth_failure,
+)
 from cronhooks.runs import Outcome, Trigger, reject, run_job
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -157,12 +163,18 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         job=job,
         source=JobRun.Source.HTTP,
         correlation_id=correlation_id(request.headers.get(CORRELATION_HEADER)),
-        client=request.META.get("REMOTE_ADDR", ""),
+        client=client_address(request),
     )
     try:
+        failed = authentication_failure(request)
+        if failed is not None:
+            check_client(request)
         if request.method != "POST":
             raise MethodNotAllowed(str(request.method), ("POST",))
-        authenticate(request)
+        if failed is not None:
+            record_auth_failure(request)
+            raise failed
+        check_job(job)
         key = idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
         params = read_params(request)
     except TriggerRejected as rejection:
@@ -189,8 +201,13 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def _health(request: HttpRequest, correlation: str) -> JsonResponse:
-    if request.method not in ("GET", "HEAD"):
-        rejection = MethodNotAllowed(str(request.method), ("GET", "HEAD"))
+    failed = authentication_failure(request)
+    try:
+        if failed is not None:
+            check_client(request)
+        if request.method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(str(request.method), ("GET", "HEAD"))
+    except TriggerRejected as rejection:
         return _respond(
             {"status": "rejected", "error": rejection.as_dict()},
             status=rejection.status_code,
@@ -200,7 +217,7 @@ def _health(request: HttpRequest, correlation: str) -> JsonResponse:
     results = run_checks()
     healthy = all(result.ok for result in results)
     body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy"}
-    if _wants_detail(request):
+    if failed is None:
         body["checks"] = {
             result.name: {"ok": result.ok, "detail": result.detail}
             for result in results
@@ -213,16 +230,25 @@ def _health(request: HttpRequest, correlation: str) -> JsonResponse:
         except DatabaseError:
             # Already reported by the database check; the rest still helps.
             body["jobs"] = None
+    elif "Authorization" in request.headers:
+        # A wrong token still gets the anonymous answer, but is logged and
+        # counted: the detail answer would tell a guesser it had found one.
+        logger.warning("health_auth_failed", error=failed.message)
+        record_auth_failure(request)
     return _respond(body, status=200 if healthy else 503, correlation=correlation)
 
 
-def _wants_detail(request: HttpRequest) -> bool:
+def authentication_failure(request: HttpRequest) -> AuthenticationFailed | None:
+    """Why the request is not authenticated, or None when it is.
+
+    Only requests without a valid token are limited per address: a Worker
+    shares its egress addresses with every other Cloudflare customer, so a
+    stranger's failures must never lock the scheduler out. Holders of a
+    token are limited per job instead; guessing a token of 32 or more random
+    characters is hopeless with or without a limit.
+    """
     try:
         authenticate(request)
     except AuthenticationFailed as error:
-        # A wrong token still gets the anonymous answer, but is logged: the
-        # detail answer would tell a guesser it had found one.
-        if "Authorization" in request.headers:
-            logger.warning("health_auth_failed", error=error.message)
-        return False
-    return True
+        return error
+    return None

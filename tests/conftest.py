@@ -18,6 +18,7 @@ import pytest
 import redis
 import structlog
 from django.conf import settings
+from django.core.cache import caches
 from django.test import Client
 
 from cronhooks.log import configure_structlog, logging_config
@@ -55,6 +56,16 @@ def token() -> str:
 @pytest.fixture
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Start each test with no requests counted.
+
+    The rate limits stay on in the test settings, and every test client calls
+    from 127.0.0.1: without this, counts would carry from test to test.
+    """
+    caches["default"].clear()
 
 
 @pytest.fixture
