@@ -15,11 +15,19 @@ from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
+from cronhooks import alerts
 from cronhooks.auth import TOKEN_CHARACTERS
-from cronhooks.conf import DEFAULTS, LOCK_KEYS, MIN_TOKEN_LENGTH, conf
+from cronhooks.conf import (
+    DEFAULTS,
+    LOCK_KEYS,
+    MIN_TOKEN_LENGTH,
+    RATE_LIMIT_KEYS,
+    conf,
+)
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import Job, definitions
 from cronhooks.locks import InvalidLockBackend, load_backend
+from cronhooks.ratelimit import HEADER_NAME, LIMIT_NAMES, parse_limit
 
 SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "TOKENS": (list, tuple, str),
@@ -266,3 +274,118 @@ def check_locks(
         )
         for problem in backend.check_configuration()
     ]
+
+
+@register()
+def check_rate_limits(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    limits = conf.raw.get("RATE_LIMITS", {})
+    if not isinstance(limits, Mapping):
+        return []  # reported by check_settings
+    errors: list[CheckMessage] = []
+    unknown = sorted(map(str, set(limits) - RATE_LIMIT_KEYS))
+    if unknown:
+        errors.append(
+            Error(
+                f"CRONHOOKS['RATE_LIMITS'] has unknown keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(RATE_LIMIT_KEYS))}.",
+                id="cronhooks.E014",
+            )
+        )
+    for name in LIMIT_NAMES:
+        value = conf.rate_limits[name]
+        if value is None:
+            continue
+        try:
+            parse_limit(value)
+        except ValueError as error:
+            errors.append(
+                Error(
+                    f"CRONHOOKS['RATE_LIMITS'][{name!r}]: {error}. Until it is "
+                    "fixed, this limit is off.",
+                    hint="A count per period (s, m, h or d, optionally a "
+                    "multiple): '10/m', '100/5m', '1000/d'; None for no limit.",
+                    id="cronhooks.E014",
+                )
+            )
+    alias = conf.rate_limits["CACHE"]
+    if not isinstance(alias, str) or alias not in settings.CACHES:
+        errors.append(
+            Error(
+                f"CRONHOOKS['RATE_LIMITS']['CACHE'] is {alias!r}, which is not in "
+                "settings.CACHES, so no request is limited.",
+                hint="Name a CACHES alias; in production one on Redis, so that "
+                "every process counts together.",
+                id="cronhooks.E014",
+            )
+        )
+    header = conf.rate_limits["IP_HEADER"]
+    if not isinstance(header, str) or not HEADER_NAME.fullmatch(header):
+        errors.append(
+            Error(
+                f"CRONHOOKS['RATE_LIMITS']['IP_HEADER'] is {header!r}, which is not "
+                "a header name.",
+                hint="The header as the proxy sends it, e.g. 'CF-Connecting-IP' "
+                "or 'X-Forwarded-For' (not request.META's 'HTTP_...' key); "
+                "'' uses REMOTE_ADDR.",
+                id="cronhooks.E014",
+            )
+        )
+    return errors
+
+
+@register()
+def check_alerts(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    entries = conf.raw.get("ALERTS", {})
+    if not isinstance(entries, Mapping):
+        return []  # reported by check_settings
+    errors: list[CheckMessage] = []
+    usable: dict[str, tuple[str, dict[str, Any]]] = {}
+    for alias, entry in entries.items():
+        try:
+            path, options = alerts.backend_entry(alias, entry)
+            backend = alerts.load_backend(alias, path, options)
+        except alerts.InvalidAlertBackend as error:
+            errors.append(
+                Error(
+                    str(error),
+                    hint="e.g. {'BACKEND': 'cronhooks.alerts.slack.SlackAlertBackend', "
+                    "'OPTIONS': {'WEBHOOK_URL': ...}}; cronhooks.alerts.email."
+                    "EmailAlertBackend or your own AlertBackend subclass also work.",
+                    id="cronhooks.E013",
+                )
+            )
+            continue
+        usable[alias] = (path, options)
+        errors.extend(
+            Error(f"Alert backend {alias!r}: {problem}", id="cronhooks.E013")
+            for problem in backend.check_configuration()
+        )
+    for job in definitions().values():
+        if not isinstance(job, Job):
+            continue  # reported by check_jobs
+        for alias, overrides in (job.alerts or {}).items():
+            if alias not in entries:
+                errors.append(
+                    Error(
+                        f"Job {job.name!r} has alert options for {alias!r}, which is "
+                        "not in CRONHOOKS['ALERTS'].",
+                        hint=f"Aliases in CRONHOOKS['ALERTS']: "
+                        f"{', '.join(map(str, entries)) or 'none'}.",
+                        id="cronhooks.E013",
+                    )
+                )
+            elif alias in usable:
+                path, options = usable[alias]
+                backend = alerts.load_backend(alias, path, {**options, **overrides})
+                errors.extend(
+                    Error(
+                        f"Job {job.name!r}, alert backend {alias!r}: {problem}",
+                        id="cronhooks.E013",
+                    )
+                    for problem in backend.check_configuration()
+                )
+    return errors

@@ -1,11 +1,17 @@
-"""The example project's demo commands: the rows they write and what they report."""
+"""The example project's demo commands: the rows they write and what they report,
+and the settings that let a user watch an alert end to end."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +29,7 @@ from elections.models import Election, ImportRun, Party, is_current
 
 EE_IMPORT = "uk_create_elections_from_every_election"
 SLACK_WEBHOOK_URL = "https://hooks.slack.example/services/T000/B000/XXXX"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(command: str, *args: str, **options: Any) -> str:
@@ -291,3 +298,73 @@ def test_slow_rejects_negative_seconds() -> None:
         run("slow", "--seconds", "-1")
 
     assert not ImportRun.objects.exists()
+
+
+# demo_job, and the example project's alert settings
+
+
+@pytest.mark.django_db
+def test_demo_job_succeeds_unless_asked_to_fail() -> None:
+    assert run("demo_job") == "succeeded\n"
+    # The keyword form is how the demo-fail job's ?fail=false reaches it.
+    assert run("demo_job", fail=False) == "succeeded\n"
+
+
+@pytest.mark.django_db
+def test_demo_job_fails_when_asked_to() -> None:
+    with pytest.raises(CommandError, match="failing on request"):
+        run("demo_job", fail=True)
+
+
+def example_project(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run Python in the example project, with only ``env`` set for it."""
+    unset = {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DATABASE_URL", "SLACK_WEBHOOK_URL"}
+    environ = {key: value for key, value in os.environ.items() if key not in unset}
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT / "example_project",
+        env={**environ, "CRONHOOKS_TOKEN": "x" * 40, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def example_cronhooks(**env: str) -> dict[str, Any]:
+    result = example_project(
+        "-c",
+        "import json, example.settings as s; print(json.dumps(s.CRONHOOKS))",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    settings: dict[str, Any] = json.loads(result.stdout)
+    return settings
+
+
+def test_the_example_alerts_to_slack_webhook_url_and_links_under_its_base_url() -> None:
+    cronhooks = example_cronhooks(
+        SLACK_WEBHOOK_URL=SLACK_WEBHOOK_URL, CRONHOOKS_BASE_URL="http://127.0.0.1:8000"
+    )
+
+    assert cronhooks["ALERTS"] == {
+        "slack": {
+            "BACKEND": "cronhooks.alerts.slack.SlackAlertBackend",
+            "OPTIONS": {"WEBHOOK_URL": SLACK_WEBHOOK_URL},
+        }
+    }
+    assert cronhooks["BASE_URL"] == "http://127.0.0.1:8000"
+    assert cronhooks["JOBS"]["demo-fail"]["command"] == "demo_job"
+
+
+def test_without_slack_webhook_url_the_example_has_slack_switched_off() -> None:
+    cronhooks = example_cronhooks()
+
+    assert cronhooks["ALERTS"]["slack"]["OPTIONS"] == {"WEBHOOK_URL": ""}
+    assert cronhooks["BASE_URL"] == ""
+
+
+def test_the_example_with_a_slack_webhook_url_passes_its_checks() -> None:
+    result = example_project("manage.py", "check", SLACK_WEBHOOK_URL=SLACK_WEBHOOK_URL)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout

@@ -167,7 +167,27 @@ CRONHOOKS = {
             "params": {"seconds": {"type": "int", "min": 0, "max": 60, "default": 1}},
             "lock_ttl": 120,
         },
+        # For seeing alerts end to end: ?fail=true fails (a failure alert),
+        # then ?fail=false succeeds (a recovery alert).
+        "demo-fail": {
+            "command": "demo_job",
+            "params": {"fail": {"type": "bool", "default": False}},
+            "description": "Fails on request (?fail=true), to try alerts.",
+            # e.g. https://hc-ping.com/<uuid>: pinged at start, success and fail.
+            "heartbeat_url": os.environ.get("DEMO_HEARTBEAT_URL", ""),
+        },
     },
+    # Failures, and the first success after one, are posted to Slack; without
+    # SLACK_WEBHOOK_URL the channel is off.
+    "ALERTS": {
+        "slack": {
+            "BACKEND": "cronhooks.alerts.slack.SlackAlertBackend",
+            "OPTIONS": {"WEBHOOK_URL": os.environ.get("SLACK_WEBHOOK_URL", "")},
+        },
+    },
+    # The site's public address, so alerts link to the run in the admin, e.g.
+    # http://127.0.0.1:8000 with runserver.
+    "BASE_URL": os.environ.get("CRONHOOKS_BASE_URL", ""),
 }
 
 if REDIS_URL:

@@ -1,0 +1,102 @@
+"""The alert backend interface, and the alert every backend is given."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from django.core.exceptions import ImproperlyConfigured
+
+from cronhooks.conf import conf
+
+AlertKind = Literal["failure", "recovery"]
+
+
+class InvalidAlertBackend(ImproperlyConfigured):
+    """An ``ALERTS`` entry whose ``BACKEND`` cannot be used."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What happened to one run, as every channel is told it.
+
+    Built in the thread that ran the job, from the run record, so a backend
+    never needs the database. ``error`` is the run's stored error: configured
+    tokens are already redacted from it.
+    """
+
+    kind: AlertKind
+    job: str
+    run_id: str
+    status: str
+    error: str
+    correlation_id: str
+    duration_ms: int | None
+    started_at: datetime
+    # Absolute under BASE_URL, else the admin path only; "" without the admin.
+    admin_url: str
+    environment: str = field(default_factory=lambda: conf.environment)
+
+    @property
+    def title(self) -> str:
+        if self.kind == "recovery":
+            return f"Job {self.job} recovered"
+        return f"Job {self.job} failed"
+
+    @property
+    def duration(self) -> str:
+        """The duration as a person reads it: "850 ms", "12.3 s", "4 min 5 s"."""
+        if self.duration_ms is None:
+            return "unknown"
+        if self.duration_ms < 1000:
+            return f"{self.duration_ms} ms"
+        seconds = self.duration_ms / 1000
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s"
+
+
+class AlertBackend(ABC):
+    """Base class of alert channels, configured in ``CRONHOOKS["ALERTS"]``.
+
+    ``{"alias": {"BACKEND": "dotted.path.Class", "OPTIONS": {...}}}``; a job's
+    ``alerts`` overrides are already merged into ``options``. ``send`` runs in
+    a thread of its own with no database access; it raises on failure, and
+    the caller logs it.
+    """
+
+    #: The OPTIONS keys this backend understands; others are a check error.
+    option_names: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
+        self.alias = alias
+        self.options = dict(options)
+
+    def __repr__(self) -> str:
+        # Options hold secrets (a Slack webhook URL grants posting).
+        return f"<{type(self).__name__} {self.alias!r}>"
+
+    @property
+    def enabled(self) -> bool:
+        """False switches the channel off, e.g. an empty webhook URL."""
+        return True
+
+    @abstractmethod
+    def send(self, alert: Alert) -> None:
+        """Deliver the alert, or raise."""
+
+    def secrets(self) -> list[str]:
+        """Option values that must never reach a log line."""
+        return []
+
+    def check_configuration(self) -> list[str]:
+        """Problems with the options, for the system checks."""
+        unknown = sorted(map(str, set(self.options) - self.option_names))
+        if unknown:
+            known = ", ".join(sorted(self.option_names)) or "none"
+            return [f"unknown OPTIONS {', '.join(unknown)} (known: {known})."]
+        return []
