@@ -28,7 +28,7 @@ class JobRunAdmin(ModelAdmin):
         "correlation_id",
     ]
     list_filter = ["status", "source", "job", "reason", "started_at"]
-    search_fields = ["=id", "=correlation_id", "job"]
+    search_fields = ["=id", "=correlation_id", "=idempotency_key", "job"]
     date_hierarchy = "started_at"
     ordering = ["-started_at"]
     readonly_fields = [
@@ -39,6 +39,8 @@ class JobRunAdmin(ModelAdmin):
         "source",
         "client",
         "correlation_id",
+        "idempotency_key",
+        "replay_of",
         "params",
         "started_at",
         "finished_at",

@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cronsim import CronSim
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from cronhooks.jobs import Job, all_jobs
-from cronhooks.locks import LockBackend, LockUnavailable, get_backend
+from cronhooks.locks import LockUnavailable, get_backend
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
 
@@ -151,7 +152,6 @@ def job_statuses(
         job__in=[job.name for job in selected], status__in=_TRACKED
     ).latest_per_job(by_status=True):
         latest.setdefault(run.job, {})[run.status] = run
-    backend: LockBackend | None = None
     statuses = {}
     for job in selected:
         runs = latest.get(job.name, {})
@@ -163,8 +163,7 @@ def job_statuses(
             and last_run.status == JobRun.Status.RUNNING
             and last_run.started_at < now - timedelta(seconds=job.lock_ttl)
         ):
-            backend = backend or get_backend()
-            abandoned = _holder_gone(backend, last_run)
+            abandoned = _holder_gone(last_run)
         statuses[job.name] = JobStatus(
             job=job,
             now=now,
@@ -180,10 +179,10 @@ def _newest(run: JobRun) -> tuple[datetime, str]:
     return (run.started_at, run.run_id)
 
 
-def _holder_gone(backend: LockBackend, run: JobRun) -> bool:
+def _holder_gone(run: JobRun) -> bool:
     try:
-        holder = backend.holder(run.job)
-    except LockUnavailable:
+        holder = get_backend().holder(run.job)
+    except (LockUnavailable, ImproperlyConfigured):
         # Cannot tell; "running" is what the record says.
         logger.warning("lock_holder_unknown", job=run.job, exc_info=True)
         return False

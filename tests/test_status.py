@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from datetime import timezone as tz
 from io import StringIO
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import time_machine
@@ -27,6 +27,14 @@ from cronhooks.status import job_statuses, previous_tick
 pytestmark = pytest.mark.django_db
 
 PING = "tests.testapp.jobs.ping"
+
+
+class Clock(Protocol):
+    """What time_machine.travel() yields (its class name differs by version)."""
+
+    def move_to(self, destination: datetime, tick: bool | None = None) -> None: ...
+
+
 JOBS: dict[str, Any] = {
     "every-5": {"callable": PING, "schedule": "*/5 * * * *", "grace": 60},
     "daily": {"callable": PING, "schedule": "6 2 * * *", "grace": 900},
@@ -36,8 +44,10 @@ JOBS: dict[str, Any] = {
 }
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=tz.utc)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int, minute: int, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=tz.utc)
 
 
 @pytest.fixture(autouse=True)
@@ -47,12 +57,12 @@ def jobs(settings: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def clock() -> Iterator[time_machine.Coordinates]:
+def clock() -> Iterator[Clock]:
     with time_machine.travel(utc(2026, 11, 16, 12, 0), tick=False) as traveller:
         yield traveller
 
 
-def at(clock: time_machine.Coordinates, when: datetime) -> None:
+def at(clock: Clock, when: datetime) -> None:
     clock.move_to(when)
 
 
@@ -88,7 +98,7 @@ def test_previous_tick_includes_a_tick_exactly_now() -> None:
 
 
 def test_a_five_minute_job_is_on_time_until_the_next_tick_plus_grace(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     record("every-5", "succeeded", utc(2026, 11, 16, 12, 0, 2))
     at(clock, utc(2026, 11, 16, 12, 5, 59))
@@ -101,7 +111,7 @@ def test_a_five_minute_job_is_on_time_until_the_next_tick_plus_grace(
 
 
 def test_a_five_minute_job_is_overdue_once_a_tick_plus_grace_passes_unserved(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     record("every-5", "succeeded", utc(2026, 11, 16, 12, 0, 2))
     at(clock, utc(2026, 11, 16, 12, 6, 1))
@@ -114,7 +124,7 @@ def test_a_five_minute_job_is_overdue_once_a_tick_plus_grace_passes_unserved(
 
 
 def test_a_run_still_going_at_its_deadline_does_not_count_until_it_succeeds(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     run = record("every-5", "running", utc(2026, 11, 16, 12, 5, 1), seconds=None)
     at(clock, utc(2026, 11, 16, 12, 6, 1))
@@ -128,7 +138,7 @@ def test_a_run_still_going_at_its_deadline_does_not_count_until_it_succeeds(
 
 
 def test_a_failed_run_does_not_serve_the_tick(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     record("every-5", "succeeded", utc(2026, 11, 16, 12, 0, 1))
     record("every-5", "failed", utc(2026, 11, 16, 12, 5, 1))
@@ -144,7 +154,7 @@ def test_a_failed_run_does_not_serve_the_tick(
 
 
 def test_a_daily_job_is_not_overdue_during_the_day_after_its_run(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     record("daily", "succeeded", utc(2026, 11, 15, 2, 6, 20))
     at(clock, utc(2026, 11, 16, 2, 20, 59))  # today's tick is within grace
@@ -153,7 +163,7 @@ def test_a_daily_job_is_not_overdue_during_the_day_after_its_run(
 
 
 def test_a_daily_job_is_overdue_when_todays_tick_goes_unserved(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     record("daily", "succeeded", utc(2026, 11, 15, 2, 6, 20))
     at(clock, utc(2026, 11, 16, 2, 21, 1))
@@ -167,7 +177,7 @@ def test_a_daily_job_is_overdue_when_todays_tick_goes_unserved(
 # Day of week
 
 
-def test_a_weekly_job_stays_on_time_all_week(clock: time_machine.Coordinates) -> None:
+def test_a_weekly_job_stays_on_time_all_week(clock: Clock) -> None:
     record("weekly", "succeeded", utc(2026, 11, 9, 9, 0, 5))  # a Monday
     at(clock, utc(2026, 11, 16, 9, 14, 59))  # next Monday, within grace
 
@@ -175,7 +185,7 @@ def test_a_weekly_job_stays_on_time_all_week(clock: time_machine.Coordinates) ->
 
 
 def test_a_weekly_job_is_overdue_the_monday_it_does_not_run(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     record("weekly", "succeeded", utc(2026, 11, 9, 9, 0, 5))
     at(clock, utc(2026, 11, 16, 9, 15, 1))
@@ -187,7 +197,7 @@ def test_a_weekly_job_is_overdue_the_monday_it_does_not_run(
 
 
 def test_a_job_that_never_ran_is_overdue_once_a_tick_plus_grace_has_passed(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     at(clock, utc(2026, 11, 16, 12, 6, 1))
 
@@ -199,7 +209,7 @@ def test_a_job_that_never_ran_is_overdue_once_a_tick_plus_grace_has_passed(
 
 
 def test_manual_disabled_and_elsewhere_scheduled_jobs_are_never_overdue(
-    clock: time_machine.Coordinates, jobs: dict[str, Any]
+    clock: Clock, jobs: dict[str, Any]
 ) -> None:
     jobs["switched-off"] = {**JOBS["every-5"], "enabled": False}
     jobs["staging-only"] = {**JOBS["every-5"], "schedule": {"staging": "* * * * *"}}
@@ -215,7 +225,7 @@ def test_manual_disabled_and_elsewhere_scheduled_jobs_are_never_overdue(
         assert (statuses[name].overdue, statuses[name].state) == (False, state)
 
 
-def test_a_later_success_clears_failing(clock: time_machine.Coordinates) -> None:
+def test_a_later_success_clears_failing(clock: Clock) -> None:
     record("manual", "failed", utc(2026, 11, 16, 11, 0))
     record("manual", "succeeded", utc(2026, 11, 16, 11, 30))
 
@@ -225,7 +235,7 @@ def test_a_later_success_clears_failing(clock: time_machine.Coordinates) -> None
     assert status["last_failure"]["status"] == "failed"
 
 
-def test_an_abandoned_run_counts_as_a_failure(clock: time_machine.Coordinates) -> None:
+def test_an_abandoned_run_counts_as_a_failure(clock: Clock) -> None:
     record("manual", "abandoned", utc(2026, 11, 16, 11, 0))
 
     assert status_of("manual")["failing"] is True
@@ -235,7 +245,7 @@ def test_an_abandoned_run_counts_as_a_failure(clock: time_machine.Coordinates) -
 
 
 def test_a_run_stuck_running_past_its_lock_ttl_without_its_lock_shows_abandoned(
-    clock: time_machine.Coordinates, jobs: dict[str, Any]
+    clock: Clock, jobs: dict[str, Any]
 ) -> None:
     jobs["daily"] = {**JOBS["daily"], "lock_ttl": 60}
     record("daily", "running", utc(2026, 11, 16, 11, 58, 59), seconds=None)
@@ -247,7 +257,7 @@ def test_a_run_stuck_running_past_its_lock_ttl_without_its_lock_shows_abandoned(
 
 
 def test_a_long_run_still_holding_its_lock_shows_running(
-    clock: time_machine.Coordinates, jobs: dict[str, Any]
+    clock: Clock, jobs: dict[str, Any]
 ) -> None:
     jobs["daily"] = {**JOBS["daily"], "lock_ttl": 60}
     run = record("daily", "running", utc(2026, 11, 16, 11, 0), seconds=None)
@@ -258,7 +268,7 @@ def test_a_long_run_still_holding_its_lock_shows_running(
 
 
 def test_a_run_younger_than_its_lock_ttl_shows_running_without_a_lock_lookup(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     record("daily", "running", utc(2026, 11, 16, 11, 59), seconds=None)
 
@@ -273,7 +283,7 @@ def test_a_run_younger_than_its_lock_ttl_shows_running_without_a_lock_lookup(
 
 def test_a_critical_overdue_job_makes_health_503_for_everyone(
     client: Client,
-    clock: time_machine.Coordinates,
+    clock: Clock,
     jobs: dict[str, Any],
     auth: dict[str, str],
 ) -> None:
@@ -294,7 +304,7 @@ def test_a_critical_overdue_job_makes_health_503_for_everyone(
 
 
 def test_a_critical_failing_job_makes_health_503(
-    client: Client, clock: time_machine.Coordinates, jobs: dict[str, Any]
+    client: Client, clock: Clock, jobs: dict[str, Any]
 ) -> None:
     jobs["manual"] = {**JOBS["manual"], "critical": True}
     record("manual", "failed", utc(2026, 11, 16, 11, 0))
@@ -305,7 +315,7 @@ def test_a_critical_failing_job_makes_health_503(
 
 
 def test_an_overdue_job_that_is_not_critical_is_only_reported(
-    client: Client, clock: time_machine.Coordinates, auth: dict[str, str]
+    client: Client, clock: Clock, auth: dict[str, str]
 ) -> None:
     at(clock, utc(2026, 11, 16, 12, 6, 1))
 
@@ -317,7 +327,7 @@ def test_an_overdue_job_that_is_not_critical_is_only_reported(
 
 
 def test_anonymous_health_reads_only_the_critical_jobs_runs(
-    client: Client, clock: time_machine.Coordinates, jobs: dict[str, Any]
+    client: Client, clock: Clock, jobs: dict[str, Any]
 ) -> None:
     jobs["daily"] = {**JOBS["daily"], "critical": True}
     record("daily", "succeeded", utc(2026, 11, 16, 2, 6, 10))
@@ -342,7 +352,7 @@ def status_command(*args: str) -> str:
     return out.getvalue()
 
 
-def test_status_prints_a_row_per_job(clock: time_machine.Coordinates) -> None:
+def test_status_prints_a_row_per_job(clock: Clock) -> None:
     record("every-5", "succeeded", utc(2026, 11, 16, 12, 0, 1))
     record("manual", "failed", utc(2026, 11, 16, 10, 0))
     at(clock, utc(2026, 11, 16, 12, 3))
@@ -369,7 +379,7 @@ def test_status_prints_a_row_per_job(clock: time_machine.Coordinates) -> None:
 
 
 def test_status_exits_0_when_only_non_critical_jobs_are_overdue(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     at(clock, utc(2026, 11, 16, 12, 30))
 
@@ -377,7 +387,7 @@ def test_status_exits_0_when_only_non_critical_jobs_are_overdue(
 
 
 def test_status_exits_2_when_a_critical_job_is_overdue(
-    clock: time_machine.Coordinates, jobs: dict[str, Any]
+    clock: Clock, jobs: dict[str, Any]
 ) -> None:
     jobs["weekly"] = {**JOBS["weekly"], "critical": True}
     at(clock, utc(2026, 11, 16, 9, 15, 1))
@@ -390,7 +400,7 @@ def test_status_exits_2_when_a_critical_job_is_overdue(
 
 
 def test_status_json_is_the_health_job_report(
-    clock: time_machine.Coordinates,
+    clock: Clock,
 ) -> None:
     record("every-5", "succeeded", utc(2026, 11, 16, 11, 55, 1))
 

@@ -163,7 +163,9 @@ def wait_for(condition: Any, timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
-def start_firing(bundle: Path, backend: Backend, *crons: str) -> subprocess.Popen[str]:
+def start_firing(
+    bundle: Path, backend: Backend, *crons: str, tick: int | None = None
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         **NODE_ENV,
@@ -174,7 +176,7 @@ def start_firing(bundle: Path, backend: Backend, *crons: str) -> subprocess.Pope
         "RETRY_INITIAL_DELAY": "200",
         "REQUEST_TIMEOUT": "20000",
         "LOG_LEVEL": "debug",
-        "SCHEDULED_TIME": str(int(time.time() * 1000)),
+        "SCHEDULED_TIME": str(int(time.time() * 1000) if tick is None else tick),
     }
     return subprocess.Popen(
         ["node", str(WRANGLER / "e2e" / "fire.mjs"), str(bundle), *crons],
@@ -191,8 +193,10 @@ def worker_lines(process: subprocess.Popen[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def fire(bundle: Path, backend: Backend, *crons: str) -> list[dict[str, Any]]:
-    return worker_lines(start_firing(bundle, backend, *crons))
+def fire(
+    bundle: Path, backend: Backend, *crons: str, tick: int | None = None
+) -> list[dict[str, Any]]:
+    return worker_lines(start_firing(bundle, backend, *crons, tick=tick))
 
 
 def events(lines: list[dict[str, Any]], event: str, job: str) -> list[dict[str, Any]]:
@@ -287,3 +291,19 @@ def test_a_409_is_not_retried(
     [run] = backend.runs()
     assert (run["status"], run["reason"]) == ("rejected", "already_running")
     assert run["correlation_id"] == result["correlation_id"]
+
+
+def test_a_tick_delivered_twice_runs_its_job_once(
+    bundle: Path, backend: Backend
+) -> None:
+    tick = int(time.time() * 1000)
+
+    first = fire(bundle, backend, "33 23 * * *", tick=tick)
+    again = fire(bundle, backend, "33 23 * * *", tick=tick)
+
+    [original] = events(first, "result", "mop-recent?delta=25")
+    [replayed] = events(again, "result", "mop-recent?delta=25")
+    assert (original["status"], original["replayed"]) == (200, False)
+    assert (replayed["status"], replayed["replayed"]) == (200, True)
+    assert len(backend.rows("SELECT id FROM elections_importrun")) == 1
+    assert [run["status"] for run in backend.runs()] == ["succeeded", "replayed"]

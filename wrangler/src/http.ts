@@ -15,6 +15,8 @@ export interface JobResult {
   status: number | ErrorKind;
   /** The `status` field of the backend's JSON answer ("succeeded", "already_running"...). */
   backend_status: string | null;
+  /** The backend answered with the stored result of an earlier attempt at this tick. */
+  replayed: boolean;
   outcome: Outcome;
   duration_ms: number;
 }
@@ -24,6 +26,8 @@ export interface Answer {
   status: number | ErrorKind;
   retryAfter: string | null;
   backendStatus: string | null;
+  /** Idempotent-Replayed: true, the stored answer to this tick's idempotency key. */
+  replayed?: boolean;
   error?: string;
 }
 
@@ -83,7 +87,13 @@ export function retryDelay(
   settings: Pick<Settings, "maxAttempts" | "initialDelayMs">,
   random: () => number = Math.random,
 ): number | null {
-  if (attempt >= settings.maxAttempts || !isRetryable(answer.status)) {
+  // A replayed answer is the stored result of this tick's first run (a failed
+  // run's 500 included): asking again would only replay it again.
+  if (
+    attempt >= settings.maxAttempts ||
+    answer.replayed === true ||
+    !isRetryable(answer.status)
+  ) {
     return null;
   }
   const retryAfter = parseRetryAfter(answer.retryAfter);
@@ -147,6 +157,7 @@ export async function callJob(
       attempt,
       status: answer.status,
       backend_status: answer.backendStatus,
+      ...(answer.replayed === true ? { replayed: true } : {}),
       duration_ms: Date.now() - attemptStarted,
       outcome: delay === null ? outcome : "retry",
       ...(delay === null ? {} : { retry_in_ms: delay }),
@@ -159,6 +170,7 @@ export async function callJob(
         attempts: attempt,
         status: answer.status,
         backend_status: answer.backendStatus,
+        replayed: answer.replayed === true,
         outcome,
         duration_ms: Date.now() - started,
       };
@@ -169,6 +181,7 @@ export async function callJob(
         attempt: result.attempts,
         status: result.status,
         backend_status: result.backend_status,
+        replayed: result.replayed,
         duration_ms: result.duration_ms,
         outcome: result.outcome,
       });
@@ -236,6 +249,7 @@ async function post(
     status: fetched.response.status,
     retryAfter: fetched.response.headers.get("Retry-After"),
     backendStatus: statusField(fetched.body),
+    replayed: fetched.response.headers.get("Idempotent-Replayed") === "true",
   };
 }
 

@@ -328,6 +328,40 @@ describe("callJob", () => {
     expect(resultLine).toMatchObject({ level: "info", outcome: "skipped" });
   });
 
+  it("does not retry a replayed failure: the backend already ran this tick", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/ee-recent": [
+        {
+          status: 500,
+          body: { status: "failed", replayed: true },
+          headers: { "Idempotent-Replayed": "true" },
+        },
+        { status: 200 },
+      ],
+    });
+    const logs = captureLogs();
+    const result = await call(backend, "ee-recent");
+
+    expect(result).toMatchObject({
+      attempts: 1,
+      status: 500,
+      replayed: true,
+      outcome: "failed",
+    });
+    expect(await backend.requests()).toHaveLength(1);
+    const [resultLine] = logs.lines().filter((line) => line.event === "result");
+    expect(resultLine).toMatchObject({ replayed: true, outcome: "failed" });
+  });
+
+  it("still retries a 500 that is not a replay", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({ "/cron/ee-recent": [{ status: 500 }, { status: 200 }] });
+    const result = await call(backend, "ee-recent");
+
+    expect(result).toMatchObject({ attempts: 2, status: 200, replayed: false });
+  });
+
   it("logs one line per attempt and one result line, never the token", async () => {
     const backend = new FakeBackend();
     await backend.plan({
