@@ -16,7 +16,7 @@ from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable, get_backend
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
-from cronhooks.status import job_statuses
+from cronhooks.status import JobStatus, job_statuses
 
 logger = get_logger()
 
@@ -125,10 +125,12 @@ def run_checks() -> list[CheckResult]:
     return results
 
 
-def job_report() -> dict[str, dict[str, Any]]:
+def job_report(
+    statuses: Mapping[str, JobStatus] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Every valid job, where it stands against its schedule, in one query."""
     report = {}
-    for name, status in job_statuses().items():
+    for name, status in (job_statuses() if statuses is None else statuses).items():
         job = status.job
         report[name] = {
             "enabled": job.active,

@@ -24,10 +24,16 @@ from cronhooks.exceptions import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
 )
+from cronhooks.jobs import Job
 from cronhooks.log import get_logger
 from cronhooks.models import IdempotencyKey, JobRun
+from cronhooks.status import holder_gone
 
 logger = get_logger()
+
+# Seconds between claiming a key and recording its run (taking the lock in
+# between) beyond which the claim is taken to be dead.
+UNRECORDED_GRACE = 60
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # As Stripe names it: the answer is a stored one, the job did not run again.
@@ -75,7 +81,7 @@ def fingerprint(params: Mapping[str, Any]) -> str:
 
 
 def claim(
-    job: str, key: str, params: Mapping[str, Any], run_id: uuid.UUID
+    job: Job, key: str, params: Mapping[str, Any], run_id: uuid.UUID
 ) -> JobRun | None:
     """Reserve ``key`` for the run ``run_id`` of ``job``.
 
@@ -91,7 +97,7 @@ def claim(
             # A savepoint, so a lost race does not break a caller's transaction.
             with transaction.atomic(using=router.db_for_write(IdempotencyKey)):
                 IdempotencyKey.objects.create(
-                    job=job,
+                    job=job.name,
                     key=key,
                     fingerprint=digest,
                     run_id=run_id,
@@ -101,7 +107,7 @@ def claim(
             return None
         except IntegrityError:
             pass
-        existing = IdempotencyKey.objects.filter(job=job, key=key).first()
+        existing = IdempotencyKey.objects.filter(job=job.name, key=key).first()
         if existing is None:
             continue  # expired and pruned meanwhile: insert again
         if existing.expires_at <= now:
@@ -116,22 +122,41 @@ def claim(
                 "use a new key for a different request."
             )
         first = JobRun.objects.filter(id=existing.run_id).first()
-        if first is None or first.status == JobRun.Status.RUNNING:
-            raise IdempotencyKeyInProgress(
-                f"A request with this {IDEMPOTENCY_HEADER} is still running "
-                f"(run {existing.run_id})."
-            )
-        if first.status == JobRun.Status.ABANDONED:
-            # Its run never finished: the key has no result to replay, so a
-            # retry may run the job.
+        if _never_finishes(first, existing, job, now):
+            # No result will ever come for the key, so a retry may run the
+            # job. Conditional, so of two retries taking it over one wins.
             if _take_over(
                 existing, digest, run_id, now, expires, run_id=existing.run_id
             ):
                 return None
             continue
+        if first is None or first.status == JobRun.Status.RUNNING:
+            raise IdempotencyKeyInProgress(
+                f"A request with this {IDEMPOTENCY_HEADER} is still running "
+                f"(run {existing.run_id})."
+            )
         return first
     raise IdempotencyKeyInProgress(
         f"Another request with this {IDEMPOTENCY_HEADER} is being handled."
+    )
+
+
+def _never_finishes(
+    first: JobRun | None, existing: IdempotencyKey, job: Job, now: datetime
+) -> bool:
+    """Whether the key's run died before giving it a result."""
+    if first is None:
+        # Claimed, but its run was never recorded: only a trigger that died
+        # (or lost its database) between the two stays like this for long.
+        return existing.created_at < now - timedelta(seconds=UNRECORDED_GRACE)
+    if first.status == JobRun.Status.ABANDONED:
+        return True
+    # A live run renews its lock; one "running" past its lock TTL without
+    # holding it was left behind by a holder that died.
+    return (
+        first.status == JobRun.Status.RUNNING
+        and first.started_at < now - timedelta(seconds=job.lock_ttl)
+        and holder_gone(first)
     )
 
 

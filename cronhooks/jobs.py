@@ -123,8 +123,11 @@ class Job:
     grace: int = DEFAULT_GRACE
     critical: bool = False
     # Alert alias -> option overrides; None sends no alerts for this job.
-    alerts: Mapping[str, Mapping[str, Any]] | None = field(default_factory=dict)
-    heartbeat_url: str = ""
+    # Out of the repr, as a webhook or heartbeat URL is a secret.
+    alerts: Mapping[str, Mapping[str, Any]] | None = field(
+        default_factory=dict, repr=False
+    )
+    heartbeat_url: str = field(default="", repr=False)
 
     @property
     def target(self) -> str:
@@ -463,7 +466,7 @@ def parse_job(name: object, spec: object) -> Job:
         grace=grace,
         critical=critical,
         alerts=None if alerts is None else {k: dict(v) for k, v in alerts.items()},
-        heartbeat_url=heartbeat_url.rstrip("/"),
+        heartbeat_url=heartbeat_url,
     )
 
 

@@ -113,11 +113,26 @@ def client_address(request: HttpRequest) -> str:
         return remote
 
 
+def address_bucket(address: str) -> str:
+    """What one client's limits are counted under: its IPv6 /64, or its address.
+
+    An IPv6 host is usually given a whole /64 and can pick any address in
+    it, so counting single addresses would let it escape every limit.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def check_client(request: HttpRequest) -> None:
     """Count a request without a valid token against ``PER_IP``; refuse it
     over the limit, or when its address has failed authentication
     ``AUTH_FAILURES`` times in the window."""
-    address = client_address(request)
+    address = address_bucket(client_address(request))
     limit = configured_limit("PER_IP")
     if limit is not None:
         _enforce("ip", address, limit, "requests from this address")
@@ -131,7 +146,8 @@ def record_auth_failure(request: HttpRequest) -> None:
     """Count a failed authentication; the caller's next request may be refused."""
     limit = configured_limit("AUTH_FAILURES")
     if limit is not None:
-        key = _key("auth", client_address(request), limit, time.time())
+        address = address_bucket(client_address(request))
+        key = _key("auth", address, limit, time.time())
         _increment(key, limit)
 
 

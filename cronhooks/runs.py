@@ -298,7 +298,7 @@ def run_job(trigger: Trigger) -> Outcome:
 
 def _claim(job: Job, key: str, params: Mapping[str, Any], run: JobRun) -> JobRun | None:
     try:
-        return idempotency.claim(job.name, key, params, run.id)
+        return idempotency.claim(job, key, params, run.id)
     except DatabaseError:
         logger.exception("idempotency_claim_failed", job=job.name)
         raise BackendUnavailable("The idempotency key store is unavailable.") from None

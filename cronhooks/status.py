@@ -3,9 +3,12 @@
 A scheduled job is *overdue* when a tick of its cron expression, plus its
 grace period, has passed without a run of it succeeding since that tick.
 Measured against finished runs, so a run still going at its deadline is
-late too; set ``grace`` above the job's usual duration. A job that has never
-succeeded is overdue as soon as one tick plus grace has passed: that is what
-a scheduler that was never deployed looks like.
+late too; set ``grace`` above the job's usual duration.
+
+A job that has never run is *pending*, not overdue: nothing tells a job
+added an hour ago from one whose scheduler never called, and a new critical
+job must not turn /health 503 on the deploy that adds it. Once any run of it
+has started, every tick after that counts.
 """
 
 from __future__ import annotations
@@ -60,7 +63,18 @@ class JobStatus:
             self.job.schedule, self.now - timedelta(seconds=self.job.grace)
         )
         finished = self.last_success and self.last_success.finished_at
-        return None if finished and finished >= tick else tick
+        if finished:
+            return None if finished >= tick else tick
+        # Never succeeded: overdue only for ticks after its first known run.
+        first = self.first_seen
+        return tick if first is not None and first <= tick else None
+
+    @property
+    def first_seen(self) -> datetime | None:
+        """When the oldest of its latest runs (of any outcome) started."""
+        runs = [self.last_run, self.last_success, self.last_failure]
+        starts = [run.started_at for run in runs if run is not None]
+        return min(starts, default=None)
 
     @property
     def overdue(self) -> bool:
@@ -86,12 +100,15 @@ class JobStatus:
             return "failing"
         if not self.job.schedule:
             return "manual"
+        if self.last_run is None:
+            return "pending"
         return "ok"
 
     @property
     def critical_problem(self) -> bool:
         """What turns /health 503 and `cronhooks status` non-zero."""
-        return self.job.critical and (self.overdue or self.failing)
+        # A job switched off (or all jobs) is off on purpose, failing or not.
+        return self.job.active and self.job.critical and (self.overdue or self.failing)
 
     def as_dict(self) -> dict[str, Any]:
         missed = self.missed_tick
@@ -163,7 +180,7 @@ def job_statuses(
             and last_run.status == JobRun.Status.RUNNING
             and last_run.started_at < now - timedelta(seconds=job.lock_ttl)
         ):
-            abandoned = _holder_gone(last_run)
+            abandoned = holder_gone(last_run)
         statuses[job.name] = JobStatus(
             job=job,
             now=now,
@@ -179,7 +196,8 @@ def _newest(run: JobRun) -> tuple[datetime, str]:
     return (run.started_at, run.run_id)
 
 
-def _holder_gone(run: JobRun) -> bool:
+def holder_gone(run: JobRun) -> bool:
+    """Whether the job's lock is no longer held by ``run`` (False if unknown)."""
     try:
         holder = get_backend().holder(run.job)
     except (LockUnavailable, ImproperlyConfigured):

@@ -17,6 +17,7 @@ from django.test import Client
 
 from cronhooks.alerts import Alert, AlertBackend
 from cronhooks.alerts.slack import SlackAlertBackend
+from cronhooks.jobs import parse_job
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines
@@ -56,7 +57,7 @@ class BuggyBackend(AlertBackend):
 
 class UnbuildableBackend(AlertBackend):
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
-        raise RuntimeError(f"cannot start with {TOKEN}")
+        raise RuntimeError(f"cannot start with {TOKEN} and {dict(options)}")
 
     def send(self, alert: Alert) -> None:
         raise AssertionError("never built")
@@ -491,7 +492,11 @@ def test_a_backend_bug_is_logged_without_its_secrets_and_changes_nothing(
 def test_a_backend_that_cannot_be_built_is_logged_and_changes_nothing(
     client: Client, settings: Any, json_lines: JsonLines
 ) -> None:
-    configure(settings, alerts={"odd": {"BACKEND": f"{__name__}.UnbuildableBackend"}})
+    odd = {
+        "BACKEND": f"{__name__}.UnbuildableBackend",
+        "OPTIONS": {"URL": SLACK_URL},
+    }
+    configure(settings, alerts={"odd": odd})
 
     response = trigger(client, "boom")
 
@@ -499,7 +504,8 @@ def test_a_backend_that_cannot_be_built_is_logged_and_changes_nothing(
     assert response.json()["error"]["message"] == BOOM_ERROR
     [line] = [line for line in json_lines() if line["message"] == "alerts_failed"]
     assert line["error"] == "RuntimeError"
-    assert "cannot start with [redacted]" in line["traceback"]
+    assert "cannot start with [redacted] and {'URL': '[redacted]'}" in line["traceback"]
+    assert SLACK_URL not in json.dumps(json_lines())
 
 
 # Secrets
@@ -577,6 +583,36 @@ def test_a_successful_run_pings_start_then_success(
     run = JobRun.objects.get()
     assert urls(mock) == [f"{HEARTBEAT_URL}/start", HEARTBEAT_URL]
     assert [body(call) for call in mock.calls] == [run.run_id] * 2
+
+
+@pytest.mark.django_db
+def test_signals_go_before_a_heartbeat_urls_query_string(
+    client: Client, settings: Any, mock: responses.RequestsMock
+) -> None:
+    url = f"{HEARTBEAT_URL}?rid=abc"
+    configure(settings, alerts={}, beat={"command": "boom", "heartbeat_url": url})
+
+    trigger(client, "beat")
+
+    assert urls(mock) == [
+        f"{HEARTBEAT_URL}/start?rid=abc",
+        f"{HEARTBEAT_URL}/fail?rid=abc",
+    ]
+
+
+def test_a_jobs_repr_hides_its_heartbeat_and_webhook_urls() -> None:
+    job = parse_job(
+        "beat",
+        {
+            "command": "boom",
+            "heartbeat_url": HEARTBEAT_URL,
+            "alerts": {"slack": {"WEBHOOK_URL": SLACK_URL}},
+        },
+    )
+
+    assert HEARTBEAT_URL not in repr(job)
+    assert SLACK_URL not in repr(job)
+    assert job.heartbeat_url == HEARTBEAT_URL
 
 
 @pytest.mark.django_db
@@ -701,7 +737,21 @@ def test_E013_never_shows_the_webhook_url() -> None:
 
     [error] = check_errors(alerting({"slack": entry}))
 
-    assert error.msg == "Alert backend 'slack': WEBHOOK_URL must be an https:// URL."
+    assert error.msg == (
+        "Alert backend 'slack': WEBHOOK_URL must be an https:// URL (http:// only "
+        "to this machine, for trying alerts locally)."
+    )
+    assert "secret-part" not in error.msg
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8766/hook", "http://localhost/hook", "http://[::1]:9/hook"],
+)
+def test_an_http_webhook_on_this_machine_passes_the_checks(url: str) -> None:
+    entry = {"BACKEND": SLACK["BACKEND"], "OPTIONS": {"WEBHOOK_URL": url}}
+
+    assert check_errors(alerting({"slack": entry})) == []
 
 
 def test_a_job_naming_an_unknown_alert_alias_is_E013() -> None:

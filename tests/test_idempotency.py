@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import Client
 from django.utils import timezone
@@ -262,6 +262,83 @@ def test_a_key_whose_run_was_abandoned_may_run_again(client: Client) -> None:
     assert str(IdempotencyKey.objects.get().run_id) == response.json()["run_id"]
 
 
+def claimed(run_id: uuid.UUID, *, ago: timedelta = timedelta(0)) -> None:
+    """The key as a trigger left it after claiming it for ``run_id``."""
+    IdempotencyKey.objects.create(
+        job="mop-recent",
+        key=KEY,
+        fingerprint=fingerprint({"delta": 25}),
+        run_id=run_id,
+        created_at=timezone.now() - ago,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+
+
+def running_since(ago: timedelta) -> JobRun:
+    return JobRun.objects.create(
+        job="mop-recent",
+        status=JobRun.Status.RUNNING,
+        source=JobRun.Source.HTTP,
+        correlation_id="first",
+        started_at=timezone.now() - ago,
+    )
+
+
+@pytest.mark.django_db
+def test_a_key_claimed_a_moment_ago_without_a_run_yet_is_in_progress(
+    client: Client,
+) -> None:
+    claimed(uuid.uuid4(), ago=timedelta(seconds=5))
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_progress"
+    assert imports() == 0
+
+
+@pytest.mark.django_db
+def test_a_key_whose_trigger_died_before_recording_its_run_may_run_again(
+    client: Client,
+) -> None:
+    # Claimed, then the process was killed before the run was recorded.
+    claimed(uuid.uuid4(), ago=timedelta(seconds=61))
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 200
+    assert imports() == 1
+    assert str(IdempotencyKey.objects.get().run_id) == response.json()["run_id"]
+
+
+@pytest.mark.django_db
+def test_a_key_whose_run_holder_died_may_run_again(client: Client) -> None:
+    # "running" for longer than the job's lock TTL, and its lock is free.
+    dead = running_since(timedelta(seconds=3601))
+    claimed(dead.id, ago=timedelta(seconds=3601))
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 200
+    assert imports() == 1
+    dead.refresh_from_db()
+    assert dead.status == "abandoned"
+
+
+@pytest.mark.django_db
+def test_a_long_run_still_holding_its_lock_keeps_its_key(client: Client) -> None:
+    alive = running_since(timedelta(seconds=3601))
+    claimed(alive.id, ago=timedelta(seconds=3601))
+    lease = get_backend().acquire("mop-recent", alive.run_id, 60)
+    assert lease is not None
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_progress"
+    assert imports() == 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_key_still_running_gets_409_then_the_result_once_finished(
     client: Client,
@@ -318,6 +395,16 @@ def test_cronhooks_run_takes_an_idempotency_key() -> None:
     assert "succeeded" in first.getvalue()
     assert f"already ran for this idempotency key (run {run.id})" in again.getvalue()
     assert imports() == 1
+
+
+@pytest.mark.django_db
+def test_cronhooks_run_refuses_an_empty_idempotency_key() -> None:
+    with pytest.raises(CommandError) as excinfo:
+        call_command("cronhooks", "run", "mop-recent", "--idempotency-key", "")
+
+    assert excinfo.value.returncode == 2
+    assert "empty" in str(excinfo.value)
+    assert imports() == 0
 
 
 @pytest.mark.django_db

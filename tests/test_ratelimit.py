@@ -269,6 +269,21 @@ def test_the_per_ip_limit_is_counted_per_address(client: Client, settings: Any) 
     assert anonymous(Client(REMOTE_ADDR="10.0.0.2")).status_code == 401
 
 
+@pytest.mark.usefixtures("clock")
+def test_an_ipv6_host_is_counted_by_its_slash_64(settings: Any) -> None:
+    # A host may pick any address in its /64: each is not a fresh allowance.
+    limit_to(settings, PER_IP="1/m")
+    anonymous(Client(REMOTE_ADDR="2001:db8:1:2::1"))
+
+    same_network = anonymous(Client(REMOTE_ADDR="2001:db8:1:2:ffff::9"))
+    next_network = anonymous(Client(REMOTE_ADDR="2001:db8:1:3::1"))
+
+    assert statuses([same_network, next_network]) == [429, 401]
+    assert JobRun.objects.get(id=same_network.json()["run_id"]).client == (
+        "2001:db8:1:2:ffff::9"
+    )
+
+
 def test_the_per_ip_limit_resets_with_the_window(
     client: Client, settings: Any, clock: time_machine.Traveller
 ) -> None:

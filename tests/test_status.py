@@ -126,6 +126,7 @@ def test_a_five_minute_job_is_overdue_once_a_tick_plus_grace_passes_unserved(
 def test_a_run_still_going_at_its_deadline_does_not_count_until_it_succeeds(
     clock: Clock,
 ) -> None:
+    record("every-5", "succeeded", utc(2026, 11, 16, 12, 0, 1))
     run = record("every-5", "running", utc(2026, 11, 16, 12, 5, 1), seconds=None)
     at(clock, utc(2026, 11, 16, 12, 6, 1))
 
@@ -196,16 +197,31 @@ def test_a_weekly_job_is_overdue_the_monday_it_does_not_run(
 # Jobs that never ran, and jobs that cannot be late
 
 
-def test_a_job_that_never_ran_is_overdue_once_a_tick_plus_grace_has_passed(
-    clock: Clock,
-) -> None:
-    at(clock, utc(2026, 11, 16, 12, 6, 1))
+def test_a_job_that_never_ran_is_pending_not_overdue(clock: Clock) -> None:
+    # Nothing tells a job added a minute ago from one never called: a new
+    # critical job must not turn /health 503 on the deploy that adds it.
+    at(clock, utc(2026, 11, 16, 12, 30))
 
     status = status_of("every-5")
 
-    assert (status["state"], status["overdue"]) == ("overdue", True)
+    assert (status["state"], status["overdue"]) == ("pending", False)
     assert status["last_run"] is status["last_success"] is None
-    assert status["missed_tick"] == "2026-11-16T12:05:00+00:00"
+    assert status["next_run"] == "2026-11-16T12:35:00+00:00"
+
+
+def test_a_job_that_never_succeeded_is_overdue_for_ticks_after_its_first_run(
+    clock: Clock,
+) -> None:
+    record("daily", "failed", utc(2026, 11, 14, 2, 6, 5))
+    at(clock, utc(2026, 11, 14, 2, 21, 1))
+
+    # The tick it failed at is served by nothing, but it was its first run.
+    assert status_of("daily")["overdue"] is False
+
+    at(clock, utc(2026, 11, 15, 2, 21, 1))
+    status = status_of("daily")
+    assert (status["state"], status["failing"]) == ("overdue", True)
+    assert status["missed_tick"] == "2026-11-15T02:06:00+00:00"
 
 
 def test_manual_disabled_and_elsewhere_scheduled_jobs_are_never_overdue(
@@ -314,9 +330,28 @@ def test_a_critical_failing_job_makes_health_503(
     assert response.status_code == 503
 
 
+@pytest.mark.parametrize("switch", ["job", "all jobs"])
+def test_a_critical_job_switched_off_is_no_problem_however_it_last_ran(
+    client: Client, clock: Clock, jobs: dict[str, Any], settings: Any, switch: str
+) -> None:
+    jobs["daily"] = {**JOBS["daily"], "critical": True}
+    record("daily", "failed", utc(2026, 11, 10, 2, 6, 5))
+    if switch == "job":
+        jobs["daily"]["enabled"] = False
+    else:
+        settings.CRONHOOKS = {**settings.CRONHOOKS, "ENABLED": False}
+
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert job_statuses()["daily"].state == "disabled"
+    status_command()  # exits 0: no CommandError
+
+
 def test_an_overdue_job_that_is_not_critical_is_only_reported(
     client: Client, clock: Clock, auth: dict[str, str]
 ) -> None:
+    record("every-5", "succeeded", utc(2026, 11, 16, 11, 55, 1))
     at(clock, utc(2026, 11, 16, 12, 6, 1))
 
     response = client.get("/health", headers=auth)
@@ -375,12 +410,13 @@ def test_status_prints_a_row_per_job(clock: Clock) -> None:
     assert rows["every-5"][3:5] == ["2026-11-16", "12:00:31"]
     assert rows["every-5"][-2:] == ["2026-11-16", "12:05:00"]
     assert rows["manual"][1] == "failing"
-    assert rows["daily"][1] == "overdue"
+    assert rows["daily"][1] == "pending"
 
 
 def test_status_exits_0_when_only_non_critical_jobs_are_overdue(
     clock: Clock,
 ) -> None:
+    record("every-5", "succeeded", utc(2026, 11, 16, 12, 0, 1))
     at(clock, utc(2026, 11, 16, 12, 30))
 
     assert "overdue" in status_command()
@@ -390,6 +426,7 @@ def test_status_exits_2_when_a_critical_job_is_overdue(
     clock: Clock, jobs: dict[str, Any]
 ) -> None:
     jobs["weekly"] = {**JOBS["weekly"], "critical": True}
+    record("weekly", "succeeded", utc(2026, 11, 9, 9, 0, 5))
     at(clock, utc(2026, 11, 16, 9, 15, 1))
 
     with pytest.raises(CommandError) as excinfo:
@@ -400,11 +437,11 @@ def test_status_exits_2_when_a_critical_job_is_overdue(
 
 
 def test_status_json_is_the_health_job_report(
-    clock: Clock,
+    client: Client, clock: Clock, auth: dict[str, str]
 ) -> None:
     record("every-5", "succeeded", utc(2026, 11, 16, 11, 55, 1))
 
     report = json.loads(status_command("--json"))
 
     assert report["every-5"]["last_success"]["correlation_id"] == "every-5-115501"
-    assert report["every-5"] == status_of("every-5")
+    assert report == client.get("/health", headers=auth).json()["jobs"]

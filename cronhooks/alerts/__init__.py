@@ -14,9 +14,10 @@ from __future__ import annotations
 import threading
 import traceback
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
@@ -89,28 +90,68 @@ def run_started(job: Job, run: JobRun) -> None:
     The start ping is not waited for: the job starts at once, and the end of
     the run waits for it within the same ``ALERT_TIMEOUT``.
     """
-    if job.heartbeat_url:
+    if not job.heartbeat_url:
+        return
+    try:
         _start_pings[run.run_id] = start(
-            _heartbeat("start", f"{job.heartbeat_url}/start", run.run_id, job)
+            _heartbeat("start", signal_url(job.heartbeat_url, "start"), run.run_id, job)
         )
+    # The alerting boundary, as in run_finished: the job runs regardless.
+    except Exception as error:
+        _log_failure(error, job)
 
 
 def run_finished(job: Job, run: JobRun) -> None:
     """The run's outcome is recorded and its lock released."""
     try:
         deliveries = [*_heartbeat_deliveries(job, run), *_alert_deliveries(job, run)]
+        if deliveries:
+            deliver(deliveries)
     # The alerting boundary: a bug here or in a backend's constructor must not
-    # change the run's answer. The traceback may quote options, so it is
-    # logged as a field with the tokens removed rather than with exc_info.
+    # change the run's answer.
     except Exception as error:
-        logger.error(
-            "alerts_failed",
-            error=type(error).__name__,
-            traceback=scrub("".join(traceback.format_exception(error)), conf.tokens),
-        )
-        return
-    if deliveries:
-        deliver(deliveries)
+        _log_failure(error, job)
+
+
+def _log_failure(error: Exception, job: Job) -> None:
+    # The traceback may quote options (a webhook URL), so it is logged as a
+    # field with every secret removed rather than with exc_info.
+    logger.error(
+        "alerts_failed",
+        error=type(error).__name__,
+        traceback=scrub("".join(traceback.format_exception(error)), _secrets_of(job)),
+    )
+
+
+def _secrets_of(job: Job) -> list[str]:
+    """Every value that may hold a secret: tokens, URLs and alert options."""
+    secrets = [*conf.tokens, job.heartbeat_url]
+    option_sets = [
+        entry.get("OPTIONS", {})
+        for entry in conf.alerts.values()
+        if isinstance(entry, Mapping)
+    ]
+    option_sets += list((job.alerts or {}).values())
+    for options in option_sets:
+        if isinstance(options, Mapping):
+            secrets += _strings(options.values())
+    return [secret for secret in secrets if len(secret) >= 8]
+
+
+def _strings(values: Iterable[object]) -> list[str]:
+    found: list[str] = []
+    for value in values:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            found += _strings(value)
+    return found
+
+
+def signal_url(url: str, signal: str) -> str:
+    """``url`` with ``/<signal>`` added to its path, before any query string."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{signal}"))
 
 
 def _heartbeat(
@@ -138,7 +179,7 @@ def _heartbeat_deliveries(job: Job, run: JobRun) -> list[Delivery]:
         return [_heartbeat("success", job.heartbeat_url, run.run_id, job, after)]
     # The error shows in the monitor's event log; tokens are already redacted.
     body = f"{run.run_id}\n{run.error}"[:MAX_PING_BODY]
-    return [_heartbeat("fail", f"{job.heartbeat_url}/fail", body, job, after)]
+    return [_heartbeat("fail", signal_url(job.heartbeat_url, "fail"), body, job, after)]
 
 
 def _alert_deliveries(job: Job, run: JobRun) -> list[Delivery]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from cronhooks import idempotency
 from cronhooks.conf import conf
 from cronhooks.exceptions import InvalidIdempotencyKey, InvalidJobDefinition
+from cronhooks.health import job_report
 from cronhooks.idempotency import idempotency_key
 from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable
@@ -62,7 +63,7 @@ class Command(BaseCommand):
         )
         run.add_argument(
             "--idempotency-key",
-            default="",
+            default=None,
             help="Run at most once for this key, as the Idempotency-Key header.",
         )
         run.add_argument(
@@ -125,8 +126,7 @@ class Command(BaseCommand):
     def status(self, as_json: bool) -> None:
         statuses = job_statuses()
         if as_json:
-            report = {name: status.as_dict() for name, status in statuses.items()}
-            self.stdout.write(json.dumps(report, indent=2))
+            self.stdout.write(json.dumps(job_report(statuses), indent=2))
         else:
             rows = [
                 ("JOB", "STATE", "CRITICAL", "LAST SUCCESS", "LAST FAILURE", "NEXT RUN")
@@ -183,7 +183,7 @@ class Command(BaseCommand):
         if len(params) != len(options["param"]):
             raise CommandError("Each --param may be given once.")
         try:
-            key = idempotency_key(options["idempotency_key"] or None)
+            key = idempotency_key(options["idempotency_key"])
         except InvalidIdempotencyKey as error:
             raise CommandError(error.message, returncode=2) from None
         outcome = run_job(
