@@ -91,6 +91,10 @@ for alias, name in json.loads(
 if os.environ.get("CRONHOOKS_WORKER_STORE") == "postgres":
     DATABASES["default"] = DATABASES["postgres"]
 
+# Django 6.1 deprecates sending mail without MAILERS (earlier versions ignore
+# it); the test environment swaps each alias for the locmem backend.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}
+
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

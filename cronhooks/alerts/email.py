@@ -1,4 +1,5 @@
-"""Alerts by email, through the project's own ``EMAIL_BACKEND``."""
+"""Alerts by email, through the project's own ``EMAIL_BACKEND`` (or default
+``MAILERS`` alias on Django 6.1+)."""
 
 from __future__ import annotations
 
