@@ -125,8 +125,16 @@ def claim(
         if _never_finishes(first, existing, job, now):
             # No result will ever come for the key, so a retry may run the
             # job. Conditional, so of two retries taking it over one wins.
+            # Compare-and-swap on the claim as read: a confirm() by its owner
+            # in between (it was only slow) makes this take-over fail.
             if _take_over(
-                existing, digest, run_id, now, expires, run_id=existing.run_id
+                existing,
+                digest,
+                run_id,
+                now,
+                expires,
+                run_id=existing.run_id,
+                created_at=existing.created_at,
             ):
                 return None
             continue
@@ -152,11 +160,26 @@ def _never_finishes(
     if first.status == JobRun.Status.ABANDONED:
         return True
     # A live run renews its lock; one "running" past its lock TTL without
-    # holding it was left behind by a holder that died.
+    # holding it was left behind by a holder that died. A run that never had
+    # a lock (FAIL_OPEN) cannot be told from a dead one: it keeps its key.
     return (
         first.status == JobRun.Status.RUNNING
+        and first.fencing_token is not None
         and first.started_at < now - timedelta(seconds=job.lock_ttl)
         and holder_gone(first)
+    )
+
+
+def confirm(job: Job, key: str, run_id: uuid.UUID) -> bool:
+    """Whether ``run_id`` still owns ``key``, refreshing its claim if so.
+
+    Called once the lock is taken, just before the run is recorded: a trigger
+    that stalled so long that a retry took its key over must not run too.
+    """
+    return bool(
+        IdempotencyKey.objects.filter(job=job.name, key=key, run_id=run_id).update(
+            created_at=timezone.now()
+        )
     )
 
 

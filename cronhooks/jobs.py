@@ -466,7 +466,7 @@ def parse_job(name: object, spec: object) -> Job:
         grace=grace,
         critical=critical,
         alerts=None if alerts is None else {k: dict(v) for k, v in alerts.items()},
-        heartbeat_url=heartbeat_url,
+        heartbeat_url=heartbeat_url.rstrip("/"),
     )
 
 

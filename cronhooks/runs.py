@@ -31,6 +31,7 @@ from cronhooks.context import RunContext
 from cronhooks.context import _current as _current_run
 from cronhooks.exceptions import (
     BackendUnavailable,
+    IdempotencyKeyInProgress,
     JobDisabled,
     JobsDisabled,
     TriggerRejected,
@@ -246,6 +247,8 @@ def run_job(trigger: Trigger) -> Outcome:
         backend = _lock_backend()
         with _bound(trigger, run):
             lease = _acquire(backend, job, run)
+        if key_claimed:
+            _confirm(job, trigger.idempotency_key, run, backend, lease)
     except TriggerRejected as rejection:
         if key_claimed:
             idempotency.release(job.name, trigger.idempotency_key, run.id)
@@ -302,6 +305,24 @@ def _claim(job: Job, key: str, params: Mapping[str, Any], run: JobRun) -> JobRun
     except DatabaseError:
         logger.exception("idempotency_claim_failed", job=job.name)
         raise BackendUnavailable("The idempotency key store is unavailable.") from None
+
+
+def _confirm(
+    job: Job, key: str, run: JobRun, backend: LockBackend, lease: Lease | None
+) -> None:
+    """Refuse the run if a retry took its key over while it was stalled."""
+    try:
+        owned = idempotency.confirm(job, key, run.id)
+    except DatabaseError:
+        logger.exception("idempotency_claim_failed", job=job.name)
+        _release(backend, lease, run)
+        raise BackendUnavailable("The idempotency key store is unavailable.") from None
+    if not owned:
+        _release(backend, lease, run)
+        raise IdempotencyKeyInProgress(
+            "A retry with this Idempotency-Key took it over while this request "
+            "was waiting; it runs the job instead."
+        )
 
 
 def _replay(trigger: Trigger, first: JobRun, params: Mapping[str, Any]) -> Outcome:

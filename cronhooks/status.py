@@ -7,8 +7,9 @@ late too; set ``grace`` above the job's usual duration.
 
 A job that has never run is *pending*, not overdue: nothing tells a job
 added an hour ago from one whose scheduler never called, and a new critical
-job must not turn /health 503 on the deploy that adds it. Once any run of it
-has started, every tick after that counts.
+job must not turn /health 503 on the deploy that adds it. A job that has run
+but never succeeded is overdue for the ticks after its latest run; one that
+fails at every tick is *failing* (which a critical job reports just the same).
 """
 
 from __future__ import annotations
@@ -65,13 +66,14 @@ class JobStatus:
         finished = self.last_success and self.last_success.finished_at
         if finished:
             return None if finished >= tick else tick
-        # Never succeeded: overdue only for ticks after its first known run.
+        # Never succeeded: overdue only for ticks since it was seen running.
         first = self.first_seen
         return tick if first is not None and first <= tick else None
 
     @property
     def first_seen(self) -> datetime | None:
-        """When the oldest of its latest runs (of any outcome) started."""
+        """The oldest start among its latest runs of each outcome: the time
+        from which, with no success yet, its ticks count."""
         runs = [self.last_run, self.last_success, self.last_failure]
         starts = [run.started_at for run in runs if run is not None]
         return min(starts, default=None)

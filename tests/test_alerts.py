@@ -601,6 +601,29 @@ def test_signals_go_before_a_heartbeat_urls_query_string(
     ]
 
 
+@pytest.mark.django_db
+def test_a_failing_monitor_with_a_query_string_is_logged_without_its_url(
+    client: Client,
+    settings: Any,
+    mock: responses.RequestsMock,
+    json_lines: JsonLines,
+) -> None:
+    url = f"{HEARTBEAT_URL}?rid=abc"
+    configure(settings, alerts={}, beat={"command": "boom", "heartbeat_url": url})
+    # A bug whose message quotes the URL, query string and all.
+    mock.replace(
+        responses.POST,
+        f"{HEARTBEAT_URL}/start",
+        body=ValueError(f"cannot reach {HEARTBEAT_URL}/start?rid=abc of {url}"),
+    )
+
+    trigger(client, "beat")
+
+    [failed] = [line for line in json_lines() if line["message"] == "heartbeat_failed"]
+    assert "cannot reach [redacted]/start?rid=abc of [redacted]" in failed["traceback"]
+    assert HEARTBEAT_URL not in json.dumps(json_lines())
+
+
 def test_a_jobs_repr_hides_its_heartbeat_and_webhook_urls() -> None:
     job = parse_job(
         "beat",

@@ -150,6 +150,20 @@ def test_prune_days_overrides_the_setting() -> None:
     assert list(JobRun.objects.all()) == [kept]
 
 
+def test_prune_keeps_each_jobs_newest_run_of_each_outcome_however_old() -> None:
+    # /health measures overdue from the last success: pruning it would turn
+    # a job whose scheduler stopped from overdue back to pending.
+    make_run(30)
+    last_success = make_run(20)
+    make_run(25, status="failed")
+    last_failure = make_run(21, status="failed")
+    make_run(22, status="rejected")
+
+    cronhooks("prune", "--days", "7")
+
+    assert set(JobRun.objects.all()) == {last_success, last_failure}
+
+
 def test_prune_keeps_running_records() -> None:
     running = make_run(100, status="running")
 

@@ -22,7 +22,9 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
+from cronhooks import idempotency, runs
 from cronhooks.idempotency import fingerprint, idempotency_key
+from cronhooks.jobs import get_job
 from cronhooks.locks import get_backend
 from cronhooks.models import IdempotencyKey, JobRun
 from cronhooks.runs import Trigger, run_job
@@ -274,13 +276,14 @@ def claimed(run_id: uuid.UUID, *, ago: timedelta = timedelta(0)) -> None:
     )
 
 
-def running_since(ago: timedelta) -> JobRun:
+def running_since(ago: timedelta, fencing_token: int | None = None) -> JobRun:
     return JobRun.objects.create(
         job="mop-recent",
         status=JobRun.Status.RUNNING,
         source=JobRun.Source.HTTP,
         correlation_id="first",
         started_at=timezone.now() - ago,
+        fencing_token=fencing_token,
     )
 
 
@@ -314,7 +317,7 @@ def test_a_key_whose_trigger_died_before_recording_its_run_may_run_again(
 @pytest.mark.django_db
 def test_a_key_whose_run_holder_died_may_run_again(client: Client) -> None:
     # "running" for longer than the job's lock TTL, and its lock is free.
-    dead = running_since(timedelta(seconds=3601))
+    dead = running_since(timedelta(seconds=3601), fencing_token=7)
     claimed(dead.id, ago=timedelta(seconds=3601))
 
     response = trigger(client, "mop-recent", headers=keyed())
@@ -326,8 +329,58 @@ def test_a_key_whose_run_holder_died_may_run_again(client: Client) -> None:
 
 
 @pytest.mark.django_db
+def test_a_run_without_a_lock_keeps_its_key_however_long_it_runs(
+    client: Client,
+) -> None:
+    # FAIL_OPEN ran it without a lock: nothing tells it from a dead run.
+    unlocked = running_since(timedelta(seconds=3601))
+    claimed(unlocked.id, ago=timedelta(seconds=3601))
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 409
+    assert imports() == 0
+
+
+@pytest.mark.django_db
+def test_a_trigger_whose_key_was_taken_over_while_it_stalled_does_not_run(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acquire = runs._acquire
+
+    def stalled(backend: Any, job: Any, run: JobRun) -> Any:
+        lease = acquire(backend, job, run)
+        # Meanwhile a retry found the claim stale and took the key over.
+        IdempotencyKey.objects.filter(key=KEY).update(run_id=uuid.uuid4())
+        return lease
+
+    monkeypatch.setattr(runs, "_acquire", stalled)
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_progress"
+    assert imports() == 0
+    assert get_backend().holder("mop-recent") is None
+    assert IdempotencyKey.objects.count() == 1  # the retry's claim is kept
+
+
+@pytest.mark.django_db
+def test_a_confirmed_claim_is_fresh_again(client: Client) -> None:
+    owner = uuid.uuid4()
+    claimed(owner, ago=timedelta(seconds=61))
+    job = get_job("mop-recent")
+
+    assert idempotency.confirm(job, KEY, owner) is True
+    assert idempotency.confirm(job, KEY, uuid.uuid4()) is False
+    # The owner is about to record its run: a retry must wait for it.
+    response = trigger(client, "mop-recent", headers=keyed())
+    assert response.status_code == 409
+
+
+@pytest.mark.django_db
 def test_a_long_run_still_holding_its_lock_keeps_its_key(client: Client) -> None:
-    alive = running_since(timedelta(seconds=3601))
+    alive = running_since(timedelta(seconds=3601), fencing_token=7)
     claimed(alive.id, ago=timedelta(seconds=3601))
     lease = get_backend().acquire("mop-recent", alive.run_id, 60)
     assert lease is not None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import traceback
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -42,6 +42,8 @@ __all__ = [
 logger = get_logger()
 
 ENTRY_KEYS = frozenset({"BACKEND", "OPTIONS"})
+# Option values shorter than this are not taken for secrets when scrubbing.
+MIN_SECRET_LENGTH = 12
 # Enough for a traceback's last lines in the monitor's event log.
 MAX_PING_BODY = 10_000
 
@@ -125,27 +127,33 @@ def _log_failure(error: Exception, job: Job) -> None:
 
 def _secrets_of(job: Job) -> list[str]:
     """Every value that may hold a secret: tokens, URLs and alert options."""
-    secrets = [*conf.tokens, job.heartbeat_url]
-    option_sets = [
-        entry.get("OPTIONS", {})
-        for entry in conf.alerts.values()
-        if isinstance(entry, Mapping)
-    ]
-    option_sets += list((job.alerts or {}).values())
-    for options in option_sets:
-        if isinstance(options, Mapping):
-            secrets += _strings(options.values())
-    return [secret for secret in secrets if len(secret) >= 8]
+    options: list[str] = []
+    for entry in conf.alerts.values():
+        if isinstance(entry, Mapping):
+            options += _strings(entry.get("OPTIONS", {}))
+    options += _strings(job.alerts or {})
+    # Short option values ("smtp", True as text) are not secrets, and
+    # scrubbing them would garble the traceback's file paths.
+    long_options = [value for value in options if len(value) >= MIN_SECRET_LENGTH]
+    return [*conf.tokens, *url_secrets(job.heartbeat_url), *long_options]
 
 
-def _strings(values: Iterable[object]) -> list[str]:
-    found: list[str] = []
-    for value in values:
-        if isinstance(value, str):
-            found.append(value)
-        elif isinstance(value, list | tuple):
-            found += _strings(value)
-    return found
+def url_secrets(url: str) -> list[str]:
+    """A secret URL as it may appear: whole, and without its query string."""
+    if not url:
+        return []
+    return [url, urlunsplit(urlsplit(url)._replace(query="", fragment=""))]
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside ``value``, through dicts, lists and tuples."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings(item)]
+    return []
 
 
 def signal_url(url: str, signal: str) -> str:
@@ -166,7 +174,7 @@ def _heartbeat(
         name=f"heartbeat-{signal}",
         send=partial(ping, url, body),
         fields={"signal": signal},
-        secrets=[job.heartbeat_url],
+        secrets=url_secrets(job.heartbeat_url),
         after=after,
     )
 

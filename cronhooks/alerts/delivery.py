@@ -97,9 +97,9 @@ def _deliver(delivery: Delivery) -> None:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
+    # Longest first, so a secret containing another is removed whole.
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
     return text
 
 

@@ -260,9 +260,17 @@ class Command(BaseCommand):
         if keep < 0:
             raise CommandError("--days must be 0 or more.")
         cutoff = timezone.now() - timedelta(days=keep)
+        # Each job's newest run of each outcome stays, however old: it is
+        # what /health measures overdue from, and what a replay answers with.
+        newest = list(
+            JobRun.objects.executed()
+            .latest_per_job(by_status=True)
+            .values_list("id", flat=True)
+        )
         deleted, _ = (
             JobRun.objects.filter(started_at__lt=cutoff)
             .exclude(status=JobRun.Status.RUNNING)
+            .exclude(id__in=newest)
             .delete()
         )
         self.stdout.write(
