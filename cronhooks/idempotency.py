@@ -198,14 +198,14 @@ def _take_over(
     )
 
 
-def release(job: str, key: str, run_id: uuid.UUID) -> None:
+def release(job: Job, key: str, run_id: uuid.UUID) -> None:
     """Forget a key whose trigger was refused before its job ran.
 
     A refused trigger has no result worth replaying; the retry that follows
     (after a 503, say) must be free to run the job.
     """
     try:
-        IdempotencyKey.objects.filter(job=job, key=key, run_id=run_id).delete()
+        IdempotencyKey.objects.filter(job=job.name, key=key, run_id=run_id).delete()
     except DatabaseError:
         # It expires after IDEMPOTENCY_RETENTION anyway.
         logger.exception("idempotency_release_failed")

@@ -251,7 +251,7 @@ def run_job(trigger: Trigger) -> Outcome:
             _confirm(job, trigger.idempotency_key, run, backend, lease)
     except TriggerRejected as rejection:
         if key_claimed:
-            idempotency.release(job.name, trigger.idempotency_key, run.id)
+            idempotency.release(job, trigger.idempotency_key, run.id)
         return reject(trigger, rejection)
 
     run.params = recorded_params(params)
@@ -266,7 +266,7 @@ def run_job(trigger: Trigger) -> Outcome:
             logger.exception("run_record_failed")
             _release(backend, lease, run)
             if key_claimed:
-                idempotency.release(job.name, trigger.idempotency_key, run.id)
+                idempotency.release(job, trigger.idempotency_key, run.id)
             return Outcome(run, BackendUnavailable("The run history is unavailable."))
         logger.info(
             "run_started",

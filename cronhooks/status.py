@@ -31,7 +31,6 @@ from cronhooks.models import JobRun
 logger = get_logger()
 
 FAILURES = (JobRun.Status.FAILED, JobRun.Status.ABANDONED)
-_TRACKED = (JobRun.Status.RUNNING, JobRun.Status.SUCCEEDED, *FAILURES)
 
 
 def previous_tick(schedule: str, at: datetime) -> datetime:
@@ -66,17 +65,10 @@ class JobStatus:
         finished = self.last_success and self.last_success.finished_at
         if finished:
             return None if finished >= tick else tick
-        # Never succeeded: overdue only for ticks since it was seen running.
-        first = self.first_seen
-        return tick if first is not None and first <= tick else None
-
-    @property
-    def first_seen(self) -> datetime | None:
-        """The oldest start among its latest runs of each outcome: the time
-        from which, with no success yet, its ticks count."""
-        runs = [self.last_run, self.last_success, self.last_failure]
-        starts = [run.started_at for run in runs if run is not None]
-        return min(starts, default=None)
+        # Never succeeded: its ticks count from its latest failure, or from
+        # the run in progress when it has not failed yet.
+        seen = self.last_failure or self.last_run
+        return tick if seen is not None and seen.started_at <= tick else None
 
     @property
     def overdue(self) -> bool:
@@ -167,9 +159,12 @@ def job_statuses(
     selected = list(all_jobs().values() if jobs is None else jobs)
     now = now or timezone.now()
     latest: dict[str, dict[str, JobRun]] = {}
-    for run in JobRun.objects.filter(
-        job__in=[job.name for job in selected], status__in=_TRACKED
-    ).latest_per_job(by_status=True):
+    # executed() is the condition of the run history's partial index.
+    for run in (
+        JobRun.objects.filter(job__in=[job.name for job in selected])
+        .executed()
+        .latest_per_job(by_status=True)
+    ):
         latest.setdefault(run.job, {})[run.status] = run
     statuses = {}
     for job in selected:
