@@ -44,6 +44,9 @@ SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "ALERTS": (Mapping,),
     "ALERT_TIMEOUT": (int, float),
     "RATE_LIMITS": (Mapping,),
+    "TASK_BACKEND": (str,),
+    "TASK_QUEUE": (str,),
+    "TIMEOUT_GRACE": (int,),
 }
 
 

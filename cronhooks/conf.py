@@ -58,6 +58,14 @@ DEFAULTS: dict[str, Any] = {
         # "CF-Connecting-IP"; empty uses REMOTE_ADDR.
         "IP_HEADER": "",
     },
+    # Background runs (a job's "background": True, or a request's
+    # "Prefer: respond-async") are enqueued with django.tasks: which alias of
+    # settings.TASKS runs them, and on which of its queues.
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": "default",
+    # Seconds a background run past its time limit has to stop once told to,
+    # before its task worker process is ended to stop it.
+    "TIMEOUT_GRACE": 10,
     # The lock backend that keeps each job to one run at a time.
     "LOCKS": {
         "BACKEND": "cronhooks.locks.database.DatabaseLockBackend",
@@ -171,6 +179,21 @@ class Settings:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             return float(DEFAULTS["ALERT_TIMEOUT"])
         return float(value)
+
+    @property
+    def task_backend(self) -> str:
+        value: str = self._get("TASK_BACKEND", str)
+        return value
+
+    @property
+    def task_queue(self) -> str:
+        value: str = self._get("TASK_QUEUE", str)
+        return value
+
+    @property
+    def timeout_grace(self) -> int:
+        value: int = self._get("TIMEOUT_GRACE", int)
+        return value
 
     @property
     def rate_limits(self) -> Mapping[str, Any]:

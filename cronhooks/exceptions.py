@@ -115,6 +115,11 @@ class UnknownJob(TriggerRejected):
     code = "unknown_job"
 
 
+class UnknownRun(TriggerRejected):
+    status_code = 404
+    code = "unknown_run"
+
+
 # A switch is not flipped back within a scheduler's retries: a Retry-After
 # this long tells the Worker (and any polite client) not to retry this tick.
 SWITCHED_OFF = {"Retry-After": "3600"}

@@ -81,7 +81,8 @@ def lock_backend_description() -> Mapping[str, str] | None:
 
 
 def check_critical_jobs() -> CheckResult:
-    """Critical jobs that are overdue or whose last run failed.
+    """Critical jobs that are overdue, stalled in the queue, or whose last run
+    failed.
 
     Only critical jobs are read, and none at all when there are none, so an
     anonymous /health stays cheap.
@@ -94,13 +95,19 @@ def check_critical_jobs() -> CheckResult:
     except DatabaseError:
         return CheckResult("critical_jobs", False, "run history unavailable")
     problems = [
-        f"{name} {'overdue' if status.overdue else 'failing'}"
+        f"{name} {_problem(status)}"
         for name, status in statuses.items()
         if status.critical_problem
     ]
     if problems:
         return CheckResult("critical_jobs", False, ", ".join(problems))
     return CheckResult("critical_jobs", True)
+
+
+def _problem(status: JobStatus) -> str:
+    if status.stalled:
+        return "stalled"
+    return "overdue" if status.overdue else "failing"
 
 
 CHECKS: tuple[Callable[[], CheckResult], ...] = (

@@ -1,7 +1,9 @@
 """Idempotency keys: one run per key, whatever the scheduler retries.
 
 Follows draft-ietf-httpapi-idempotency-key-header: a key already completed
-gets the first run's result again (a replay), a key still running gets 409,
+gets the first run's result again (a replay), a key whose run was accepted
+in the background gets the same 202 and status URL until it finishes, a key
+still running inline gets 409,
 the same key with other parameters 422, a malformed key 400.
 """
 
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from cronhooks.conf import conf
@@ -27,7 +30,7 @@ from cronhooks.exceptions import (
 from cronhooks.jobs import Job
 from cronhooks.log import get_logger
 from cronhooks.models import IdempotencyKey, JobRun
-from cronhooks.status import holder_gone
+from cronhooks.status import holder_gone, queue_expired
 
 logger = get_logger()
 
@@ -85,9 +88,9 @@ def claim(
 ) -> JobRun | None:
     """Reserve ``key`` for the run ``run_id`` of ``job``.
 
-    Returns None when the key is now this run's, or the completed run whose
-    result must be replayed. Raises ``IdempotencyKeyInProgress`` or
-    ``IdempotencyKeyReused`` otherwise.
+    Returns None when the key is now this run's, or the run whose result (or
+    202, when it runs in the background) must be replayed: the latest attempt.
+    Raises ``IdempotencyKeyInProgress`` or ``IdempotencyKeyReused`` otherwise.
     """
     digest = fingerprint(params)
     now = timezone.now()
@@ -121,8 +124,8 @@ def claim(
                 f"This {IDEMPOTENCY_HEADER} was first used with other parameters; "
                 "use a new key for a different request."
             )
-        first = JobRun.objects.filter(id=existing.run_id).first()
-        if _never_finishes(first, existing, job, now):
+        run = latest_attempt(existing.run_id)
+        if _never_finishes(run, existing, job, now):
             # No result will ever come for the key, so a retry may run the
             # job. Conditional, so of two retries taking it over one wins.
             # Compare-and-swap on the claim as read: a confirm() by its owner
@@ -138,35 +141,50 @@ def claim(
             ):
                 return None
             continue
-        if first is None or first.status == JobRun.Status.RUNNING:
+        if run is None or (
+            run.status == JobRun.Status.RUNNING and run.queued_at is None
+        ):
+            # An inline run still going: its answer is not known yet.
             raise IdempotencyKeyInProgress(
                 f"A request with this {IDEMPOTENCY_HEADER} is still running "
                 f"(run {existing.run_id})."
             )
-        return first
+        # Finished, or accepted in the background (answered 202 again).
+        return run
     raise IdempotencyKeyInProgress(
         f"Another request with this {IDEMPOTENCY_HEADER} is being handled."
     )
 
 
+def latest_attempt(run_id: uuid.UUID) -> JobRun | None:
+    """The run a key started, or its latest retry: the key's answer."""
+    return (
+        JobRun.objects.filter(Q(id=run_id) | Q(retry_of=run_id))
+        .order_by("-attempt")
+        .first()
+    )
+
+
 def _never_finishes(
-    first: JobRun | None, existing: IdempotencyKey, job: Job, now: datetime
+    run: JobRun | None, existing: IdempotencyKey, job: Job, now: datetime
 ) -> bool:
-    """Whether the key's run died before giving it a result."""
-    if first is None:
+    """Whether the key's run died (or was refused) before giving it a result."""
+    if run is None:
         # Claimed, but its run was never recorded: only a trigger that died
         # (or lost its database) between the two stays like this for long.
         return existing.created_at < now - timedelta(seconds=UNRECORDED_GRACE)
-    if first.status == JobRun.Status.ABANDONED:
+    if run.status in (JobRun.Status.ABANDONED, JobRun.Status.REJECTED):
         return True
+    if run.status == JobRun.Status.QUEUED:
+        return queue_expired(job, run, now)
     # A live run renews its lock; one "running" past its lock TTL without
     # holding it was left behind by a holder that died. A run that never had
     # a lock (FAIL_OPEN) cannot be told from a dead one: it keeps its key.
     return (
-        first.status == JobRun.Status.RUNNING
-        and first.fencing_token is not None
-        and first.started_at < now - timedelta(seconds=job.lock_ttl)
-        and holder_gone(first)
+        run.status == JobRun.Status.RUNNING
+        and run.fencing_token is not None
+        and run.started_at < now - timedelta(seconds=job.lock_ttl)
+        and holder_gone(run)
     )
 
 

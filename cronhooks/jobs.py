@@ -17,6 +17,17 @@ A job is declared in ``CRONHOOKS["JOBS"]`` as ``name: {...}`` with these keys:
 ``alerts``       per-job option overrides by alert alias, e.g.
                  ``{"slack": {"WEBHOOK_URL": "..."}}``; False sends none
 ``heartbeat_url`` a healthchecks.io-style URL pinged at start, success, fail
+``background``   True always runs it on a task worker: a trigger is answered
+                 202 with a status URL (default False: in the request, unless
+                 the caller sends ``Prefer: respond-async``)
+``timeout``      seconds a run may take before it is stopped and recorded
+                 ``timed_out`` (default None: no limit)
+``retries``      how many times a failed or timed-out background run is
+                 tried again (default 0)
+``retry_delay``  seconds before the first retry, doubled for each next one,
+                 with up to 20% jitter (default 60)
+``queue_timeout`` seconds a background run may wait for a task worker before
+                 it counts as stalled (default 3600)
 """
 
 from __future__ import annotations
@@ -50,6 +61,10 @@ PARAM_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 DEFAULT_LOCK_TTL = 3600
 DEFAULT_GRACE = 15 * 60
 DEFAULT_MAX_LENGTH = 200
+DEFAULT_RETRY_DELAY = 60
+DEFAULT_QUEUE_TIMEOUT = 60 * 60
+# Paths under the trigger URL's prefix that cronhooks itself serves.
+RESERVED_JOB_NAMES = frozenset({"runs"})
 
 JOB_KEYS = frozenset(
     {
@@ -66,6 +81,11 @@ JOB_KEYS = frozenset(
         "critical",
         "alerts",
         "heartbeat_url",
+        "background",
+        "timeout",
+        "retries",
+        "retry_delay",
+        "queue_timeout",
     }
 )
 PARAM_KEYS = frozenset(
@@ -128,6 +148,11 @@ class Job:
         default_factory=dict, repr=False
     )
     heartbeat_url: str = field(default="", repr=False)
+    background: bool = False
+    timeout: int | None = None
+    retries: int = 0
+    retry_delay: int = DEFAULT_RETRY_DELAY
+    queue_timeout: int = DEFAULT_QUEUE_TIMEOUT
 
     @property
     def target(self) -> str:
@@ -380,6 +405,12 @@ def parse_job(name: object, spec: object) -> Job:
             "and '_' (at most 64 characters): it is part of the URL.",
             check_id="cronhooks.E004",
         )
+    if name in RESERVED_JOB_NAMES:
+        raise InvalidJobDefinition(
+            f"Job name {name!r} is reserved: /cron/{name}/ serves cronhooks' own "
+            "endpoints. Choose another name.",
+            check_id="cronhooks.E015",
+        )
 
     def invalid(message: str, check_id: str = "cronhooks.E004") -> InvalidJobDefinition:
         return InvalidJobDefinition(f"Job {name!r} {message}", check_id=check_id)
@@ -452,6 +483,23 @@ def parse_job(name: object, spec: object) -> Job:
         heartbeat_url and not re.match(r"https?://[^\s/]+", heartbeat_url)
     ):
         raise invalid("has a 'heartbeat_url' that is not an http(s) URL.")
+    background = spec.get("background", False)
+    if not isinstance(background, bool):
+        raise invalid("has a 'background' that is not True or False.")
+    timeout = spec.get("timeout")
+    if timeout is not None and not _is_count(timeout, minimum=1):
+        raise invalid("has a 'timeout' that is not a positive number of seconds.")
+    retries = spec.get("retries", 0)
+    if not _is_count(retries, minimum=0):
+        raise invalid("has 'retries' that are not a number (0 or more).")
+    retry_delay = spec.get("retry_delay", DEFAULT_RETRY_DELAY)
+    if not _is_count(retry_delay, minimum=0):
+        raise invalid(
+            "has a 'retry_delay' that is not a number of seconds (0 or more)."
+        )
+    queue_timeout = spec.get("queue_timeout", DEFAULT_QUEUE_TIMEOUT)
+    if not _is_count(queue_timeout, minimum=1):
+        raise invalid("has a 'queue_timeout' that is not a positive number of seconds.")
     return Job(
         name=name,
         command=command,
@@ -467,7 +515,17 @@ def parse_job(name: object, spec: object) -> Job:
         critical=critical,
         alerts=None if alerts is None else {k: dict(v) for k, v in alerts.items()},
         heartbeat_url=heartbeat_url.rstrip("/"),
+        background=background,
+        timeout=timeout,
+        retries=retries,
+        retry_delay=retry_delay,
+        queue_timeout=queue_timeout,
     )
+
+
+def _is_count(value: object, *, minimum: int) -> bool:
+    """A whole number of at least ``minimum`` (True and False are not numbers)."""
+    return not isinstance(value, bool) and isinstance(value, int) and value >= minimum
 
 
 @cache

@@ -35,12 +35,16 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
 
 class JobRun(models.Model):
     class Status(models.TextChoices):
+        # Accepted for a background run, waiting for a task worker.
+        QUEUED = "queued"
         RUNNING = "running"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
+        # Stopped at the job's time limit (its ``timeout``).
+        TIMED_OUT = "timed_out", "Timed out"
         REJECTED = "rejected"
-        # Left "running" by a holder that died: its lock expired and the job
-        # ran again, or `cronhooks cleanup` found no lock held for it.
+        # Left "running" by a holder that died (its lock expired), or left
+        # "queued" past the job's queue_timeout with no worker taking it.
         ABANDONED = "abandoned"
         # A retry with an Idempotency-Key already completed: answered with
         # the result of the run in ``replay_of``, without running the job.
@@ -74,6 +78,18 @@ class JobRun(models.Model):
     replay_of = models.UUIDField(
         null=True, blank=True, help_text="The run whose result a replay answered with."
     )
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a background run was accepted."
+    )
+    attempt = models.PositiveSmallIntegerField(
+        default=1, help_text="1 for a trigger's run, 2 and up for its retries."
+    )
+    retry_of = models.UUIDField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="The first attempt, when this run is a retry of it.",
+    )
     lock_lost = models.BooleanField(
         default=False,
         help_text="The run was not exclusive for its whole duration: its lock "
@@ -93,6 +109,15 @@ class JobRun(models.Model):
                 condition=~models.Q(status__in=["rejected", "replayed"]),
             ),
             models.Index(fields=["started_at"], name="cronhooks_run_started"),
+        ]
+        constraints = [
+            # One run of a job at a time is decided here, when it is recorded:
+            # a second queued or running record of a job cannot be inserted.
+            models.UniqueConstraint(
+                fields=["job"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="cronhooks_run_one_active_per_job",
+            )
         ]
 
     def __str__(self) -> str:
@@ -115,6 +140,16 @@ class JobRun(models.Model):
 
 
 NOT_EXECUTED = (JobRun.Status.REJECTED, JobRun.Status.REPLAYED)
+# At most one of these per job (see the constraint above).
+ACTIVE = (JobRun.Status.QUEUED, JobRun.Status.RUNNING)
+# Final outcomes of a run that was executed, or meant to be.
+FINISHED = (
+    JobRun.Status.SUCCEEDED,
+    JobRun.Status.FAILED,
+    JobRun.Status.TIMED_OUT,
+    JobRun.Status.ABANDONED,
+)
+FAILURES = (JobRun.Status.FAILED, JobRun.Status.TIMED_OUT, JobRun.Status.ABANDONED)
 
 
 class IdempotencyKey(models.Model):

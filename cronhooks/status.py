@@ -5,6 +5,9 @@ grace period, has passed without a run of it succeeding since that tick.
 Measured against finished runs, so a run still going at its deadline is
 late too; set ``grace`` above the job's usual duration.
 
+A job whose background run has waited in the queue past its
+``queue_timeout`` is *stalled*: no task worker is taking its runs.
+
 A job that has never run is *pending*, not overdue: nothing tells a job
 added an hour ago from one whose scheduler never called, and a new critical
 job must not turn /health 503 on the deploy that adds it. A job that has run
@@ -30,7 +33,13 @@ from cronhooks.models import JobRun
 
 logger = get_logger()
 
-FAILURES = (JobRun.Status.FAILED, JobRun.Status.ABANDONED)
+FAILURES = (JobRun.Status.FAILED, JobRun.Status.TIMED_OUT, JobRun.Status.ABANDONED)
+
+
+def queue_expired(job: Job, run: JobRun, now: datetime) -> bool:
+    """Whether a queued run has waited past its job's queue_timeout."""
+    queued_at = run.queued_at or run.started_at
+    return queued_at < now - timedelta(seconds=job.queue_timeout)
 
 
 def previous_tick(schedule: str, at: datetime) -> datetime:
@@ -83,9 +92,23 @@ class JobStatus:
         return success is None or failure.started_at > success.started_at
 
     @property
+    def stalled(self) -> bool:
+        """Its queued run has waited past queue_timeout for a task worker."""
+        run = self.last_run
+        return (
+            run is not None
+            and run.status == JobRun.Status.QUEUED
+            and queue_expired(self.job, run, self.now)
+        )
+
+    @property
     def state(self) -> str:
         if not self.job.active:
             return "disabled"
+        if self.stalled:
+            return "stalled"
+        if self.last_run is not None and self.last_run.status == "queued":
+            return "queued"
         if self.last_run is not None and self.last_run.status == "running":
             return "abandoned" if self.last_run_abandoned else "running"
         if self.overdue:
@@ -102,7 +125,11 @@ class JobStatus:
     def critical_problem(self) -> bool:
         """What turns /health 503 and `cronhooks status` non-zero."""
         # A job switched off (or all jobs) is off on purpose, failing or not.
-        return self.job.active and self.job.critical and (self.overdue or self.failing)
+        return (
+            self.job.active
+            and self.job.critical
+            and (self.overdue or self.failing or self.stalled)
+        )
 
     def as_dict(self) -> dict[str, Any]:
         missed = self.missed_tick
@@ -120,6 +147,7 @@ class JobStatus:
                 None if missed is None else missed + timedelta(seconds=self.job.grace)
             ),
             "failing": self.failing,
+            "stalled": self.stalled,
             "last_run": last_run,
             "last_success": _summary(self.last_success),
             "last_failure": _summary(self.last_failure),

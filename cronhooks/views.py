@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -17,11 +19,13 @@ from cronhooks.auth import authenticate
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
     AuthenticationFailed,
+    BackendUnavailable,
     BodyTooLarge,
     InvalidBody,
     InvalidParameters,
     MethodNotAllowed,
     TriggerRejected,
+    UnknownRun,
 )
 from cronhooks.health import job_report, lock_backend_description, run_checks
 from cronhooks.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotency_key
@@ -34,8 +38,14 @@ from cronhooks.ratelimit import (
     record_auth_failure,
 )
 from cronhooks.runs import Outcome, Trigger, reject, run_job
+from cronhooks.runs.outcome import run_json
+from cronhooks.runs.tasks import TasksUnavailable, task_backend
 
 CORRELATION_HEADER = "X-Correlation-ID"
+# RFC 7240: a preference token, optionally "=value", each preference
+# separated by commas and its parameters by semicolons.
+_PREFERENCE_RE = re.compile(r"\s*([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*(?:=|;|$)")
+RESPOND_ASYNC = "respond-async"
 
 logger = get_logger()
 
@@ -142,12 +152,41 @@ def _json_params(body: bytes) -> dict[str, object]:
     return data
 
 
-def render_outcome(outcome: Outcome) -> JsonResponse:
+def prefers_async(request: HttpRequest) -> bool:
+    """Whether a ``Prefer`` header asks for ``respond-async`` (RFC 7240).
+
+    Preference names are case-insensitive; anything unreadable is ignored,
+    as the RFC asks of a server.
+    """
+    for header in request.headers.get("Prefer", "").split(","):
+        match = _PREFERENCE_RE.match(header)
+        if match and match.group(1).lower() == RESPOND_ASYNC:
+            return True
+    return False
+
+
+def _status_url(request: HttpRequest | None, outcome: Outcome) -> str:
+    url = outcome.status_url
+    if request is not None and not conf.base_url:
+        url = request.build_absolute_uri(url)
+    return url
+
+
+def render_outcome(
+    outcome: Outcome, request: HttpRequest | None = None, *, preferred: bool = False
+) -> JsonResponse:
     headers = dict(outcome.rejection.headers) if outcome.rejection else {}
     if outcome.replay is not None:
         headers[REPLAYED_HEADER] = "true"
+    body = outcome.as_dict()
+    if outcome.accepted:
+        body["status_url"] = headers["Location"] = _status_url(request, outcome)
+        if preferred:
+            headers["Preference-Applied"] = RESPOND_ASYNC
+    if not outcome.recorded:
+        headers["Retry-After"] = str(conf.retry_after)
     return _respond(
-        outcome.as_dict(),
+        body,
         status=outcome.status_code,
         correlation=(outcome.replay or outcome.run).correlation_id,
         headers=headers,
@@ -177,6 +216,7 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         check_job(job)
         key = idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
         params = read_params(request)
+        preferred = prefers_async(request) and _tasks_configured()
     except TriggerRejected as rejection:
         outcome = reject(trigger, rejection)
     # Django's own refusals while parsing the request, answered in JSON too.
@@ -186,8 +226,75 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         message = f"The request could not be parsed ({type(error).__name__})."
         outcome = reject(trigger, InvalidBody(message))
     else:
-        outcome = run_job(replace(trigger, params=params, idempotency_key=key))
-    return render_outcome(outcome)
+        outcome = run_job(
+            replace(trigger, params=params, idempotency_key=key, background=preferred)
+        )
+        return render_outcome(outcome, request, preferred=preferred)
+    return render_outcome(outcome, request)
+
+
+def _tasks_configured() -> bool:
+    """Without a task backend, Prefer: respond-async is a preference the
+    server cannot honour: the job runs in the request, as RFC 7240 allows."""
+    try:
+        task_backend()
+    except TasksUnavailable:
+        return False
+    return True
+
+
+# Read-only and token-authenticated, like /health.
+@csrf_exempt
+@transaction.non_atomic_requests
+def run_status(request: HttpRequest, run_id: str) -> JsonResponse:
+    correlation = correlation_id(request.headers.get(CORRELATION_HEADER))
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation):
+        try:
+            body = _run_status(request, run_id)
+        except TriggerRejected as rejection:
+            return _respond(
+                {"status": "rejected", "error": rejection.as_dict()},
+                status=rejection.status_code,
+                correlation=correlation,
+                headers=dict(rejection.headers),
+            )
+    return _respond(body, status=200, correlation=correlation)
+
+
+def _run_status(request: HttpRequest, run_id: str) -> dict[str, Any]:
+    failed = authentication_failure(request)
+    if failed is not None:
+        check_client(request)
+    if request.method not in ("GET", "HEAD"):
+        raise MethodNotAllowed(str(request.method), ("GET", "HEAD"))
+    if failed is not None:
+        logger.warning("run_status_auth_failed", error=failed.message)
+        record_auth_failure(request)
+        raise failed
+    unknown = UnknownRun(f"There is no run with id {run_id[:64]!r}.")
+    try:
+        parsed = uuid.UUID(run_id)
+    except ValueError:
+        raise unknown from None
+    try:
+        run = JobRun.objects.filter(id=parsed).first()
+        retries = (
+            []
+            if run is None
+            else [
+                str(retry)
+                for retry in JobRun.objects.filter(retry_of=run.retry_of or run.id)
+                .filter(attempt__gt=run.attempt)
+                .order_by("attempt")
+                .values_list("id", flat=True)
+            ]
+        )
+    except DatabaseError:
+        logger.exception("run_status_unavailable")
+        raise BackendUnavailable("The run history is unavailable.") from None
+    if run is None:
+        raise unknown
+    return run_json(run, retries=retries)
 
 
 # Read-only and token-authenticated: a POST is answered 405, not a CSRF page.

@@ -22,12 +22,13 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from cronhooks import idempotency, runs
+from cronhooks import idempotency
 from cronhooks.idempotency import fingerprint, idempotency_key
 from cronhooks.jobs import get_job
 from cronhooks.locks import get_backend
 from cronhooks.models import IdempotencyKey, JobRun
 from cronhooks.runs import Trigger, run_job
+from cronhooks.runs.execution import JobLease
 from cronhooks.testing import trigger
 from elections.models import ImportRun
 
@@ -346,15 +347,15 @@ def test_a_run_without_a_lock_keeps_its_key_however_long_it_runs(
 def test_a_trigger_whose_key_was_taken_over_while_it_stalled_does_not_run(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    acquire = runs._acquire
+    acquire = JobLease.acquire
 
-    def stalled(backend: Any, job: Any, run: JobRun) -> Any:
-        lease = acquire(backend, job, run)
+    def stalled(self: JobLease, *, wait: float = 0) -> Any:
+        lease = acquire(self, wait=wait)
         # Meanwhile a retry found the claim stale and took the key over.
         IdempotencyKey.objects.filter(key=KEY).update(run_id=uuid.uuid4())
         return lease
 
-    monkeypatch.setattr(runs, "_acquire", stalled)
+    monkeypatch.setattr(JobLease, "acquire", stalled)
 
     response = trigger(client, "mop-recent", headers=keyed())
 

@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from cronhooks.models import JobRun
-from cronhooks.runs import TailBuffer, Trigger, redact, run_job
+from cronhooks.runs import Trigger, run_job
+from cronhooks.runs.recording import TailBuffer, redact
 from tests.settings import TOKEN
 
 

@@ -28,7 +28,7 @@ from cronhooks.alerts.delivery import Delivery, deliver, ping, scrub, start
 from cronhooks.conf import conf
 from cronhooks.jobs import Job
 from cronhooks.log import get_logger
-from cronhooks.models import JobRun
+from cronhooks.models import FAILURES, FINISHED, JobRun
 
 __all__ = [
     "Alert",
@@ -103,10 +103,17 @@ def run_started(job: Job, run: JobRun) -> None:
         _log_failure(error, job)
 
 
-def run_finished(job: Job, run: JobRun) -> None:
-    """The run's outcome is recorded and its lock released."""
+def run_finished(job: Job, run: JobRun, *, final: bool = True) -> None:
+    """The run's outcome is recorded and its lock released.
+
+    ``final`` is False for a failed background run whose retry is queued: its
+    failure is not told yet, as the retry may still succeed.
+    """
     try:
-        deliveries = [*_heartbeat_deliveries(job, run), *_alert_deliveries(job, run)]
+        deliveries = [
+            *_heartbeat_deliveries(job, run, final),
+            *_alert_deliveries(job, run, final),
+        ]
         if deliveries:
             deliver(deliveries)
     # The alerting boundary: a bug here or in a backend's constructor must not
@@ -179,10 +186,12 @@ def _heartbeat(
     )
 
 
-def _heartbeat_deliveries(job: Job, run: JobRun) -> list[Delivery]:
+def _heartbeat_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
     if not job.heartbeat_url:
         return []
     after = _start_pings.pop(run.run_id, None)
+    if run.status != JobRun.Status.SUCCEEDED and not final:
+        return []
     if run.status == JobRun.Status.SUCCEEDED:
         return [_heartbeat("success", job.heartbeat_url, run.run_id, job, after)]
     # The error shows in the monitor's event log; tokens are already redacted.
@@ -190,17 +199,20 @@ def _heartbeat_deliveries(job: Job, run: JobRun) -> list[Delivery]:
     return [_heartbeat("fail", signal_url(job.heartbeat_url, "fail"), body, job, after)]
 
 
-def _alert_deliveries(job: Job, run: JobRun) -> list[Delivery]:
+def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
     if job.alerts is None or run.status not in (
         JobRun.Status.SUCCEEDED,
         JobRun.Status.FAILED,
+        JobRun.Status.TIMED_OUT,
     ):
+        return []
+    if run.status != JobRun.Status.SUCCEEDED and not final:
         return []
     backends = [backend for backend in _backends(job) if backend.enabled]
     if not backends:
         return []
     kind: AlertKind
-    if run.status == JobRun.Status.FAILED:
+    if run.status != JobRun.Status.SUCCEEDED:
         kind = "failure"
     elif _follows_a_failure(run):
         kind = "recovery"
@@ -216,6 +228,8 @@ def _alert_deliveries(job: Job, run: JobRun) -> list[Delivery]:
         duration_ms=run.duration_ms,
         started_at=run.started_at,
         admin_url=_admin_url(run),
+        attempt=run.attempt,
+        lock_lost=run.lock_lost,
     )
     return [
         Delivery(
@@ -244,20 +258,16 @@ def _backends(job: Job) -> list[AlertBackend]:
 
 
 def _follows_a_failure(run: JobRun) -> bool:
-    """Whether the job's previous finished run failed (or was abandoned)."""
+    """Whether the job's previous finished run failed (timed out, or was
+    abandoned); earlier attempts of this run's own retries do not count, as
+    their failures were never told."""
+    first = run.retry_of or run.id
     try:
         previous = (
             JobRun.objects.executed()
-            .filter(
-                job=run.job,
-                started_at__lte=run.started_at,
-                status__in=[
-                    JobRun.Status.SUCCEEDED,
-                    JobRun.Status.FAILED,
-                    JobRun.Status.ABANDONED,
-                ],
-            )
-            .exclude(id=run.id)
+            .filter(job=run.job, started_at__lte=run.started_at, status__in=FINISHED)
+            .exclude(id=first)
+            .exclude(retry_of=first)
             .order_by("-started_at", "-id")
             .values_list("status", flat=True)
             .first()
@@ -265,7 +275,7 @@ def _follows_a_failure(run: JobRun) -> bool:
     except DatabaseError:
         logger.exception("alert_history_unavailable")
         return False
-    return previous in (JobRun.Status.FAILED, JobRun.Status.ABANDONED)
+    return previous in FAILURES
 
 
 def _admin_url(run: JobRun) -> str:

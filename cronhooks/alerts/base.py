@@ -39,12 +39,26 @@ class Alert:
     # Absolute under BASE_URL, else the admin path only; "" without the admin.
     admin_url: str
     environment: str = field(default_factory=lambda: conf.environment)
+    # 2 and up for a background run's retries: the failure of the last one.
+    attempt: int = 1
+    # The run was not known to hold its job's lock to the end.
+    lock_lost: bool = False
 
     @property
     def title(self) -> str:
         if self.kind == "recovery":
             return f"Job {self.job} recovered"
+        if self.status == "timed_out":
+            return f"Job {self.job} timed out"
         return f"Job {self.job} failed"
+
+    @property
+    def status_text(self) -> str:
+        """The status with what else a reader must know: "failed (attempt 3)"."""
+        notes = [f"attempt {self.attempt}"] if self.attempt > 1 else []
+        if self.lock_lost:
+            notes.append("lock lost")
+        return self.status + (f" ({', '.join(notes)})" if notes else "")
 
     @property
     def duration(self) -> str:

@@ -52,7 +52,7 @@ class EmailAlertBackend(AlertBackend):
             "",
             f"Job:            {alert.job}",
             f"Environment:    {alert.environment}",
-            f"Status:         {alert.status}",
+            f"Status:         {alert.status_text}",
             f"Started:        {alert.started_at.isoformat()}",
             f"Duration:       {alert.duration}",
             f"Correlation ID: {alert.correlation_id}",

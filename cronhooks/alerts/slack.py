@@ -85,7 +85,7 @@ class SlackAlertBackend(AlertBackend):
         fields = [
             ("Job", f"`{alert.job}`"),
             ("Environment", escape(alert.environment)),
-            ("Status", alert.status),
+            ("Status", alert.status_text),
             ("Duration", alert.duration),
             ("Correlation ID", f"`{escape(alert.correlation_id)}`"),
             ("Run", run),

@@ -22,7 +22,11 @@ class LockHeld(TriggerRejected):
         details = {}
         message = f"Job {job!r} is already running."
         if holder is not None:
-            details = {"run_id": holder.run_id, "since": holder.since.isoformat()}
+            details = {
+                "run_id": holder.run_id,
+                "status": "running",
+                "since": holder.since.isoformat(),
+            }
             message = (
                 f"Job {job!r} is already running (run {holder.run_id}, since "
                 f"{holder.since.isoformat()})."

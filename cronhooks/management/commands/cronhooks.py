@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from argparse import ArgumentTypeError
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -21,7 +22,10 @@ from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable
 from cronhooks.log import correlation_id
 from cronhooks.models import JobRun
-from cronhooks.runs import Trigger, abandon_orphans, run_job
+from cronhooks.runs import Trigger, run_job
+from cronhooks.runs.outcome import run_json
+from cronhooks.runs.slots import abandon_orphans
+from cronhooks.runs.tasks import TasksUnavailable, task_backend
 from cronhooks.status import job_statuses
 from cronhooks.worker import ENVIRONMENTS, WorkerConfigError, WorkerFiles, schedules
 
@@ -69,6 +73,12 @@ class Command(BaseCommand):
         run.add_argument(
             "--json", action="store_true", help="Print the result as JSON."
         )
+        run.add_argument(
+            "--background",
+            action="store_true",
+            help="Enqueue it for a task worker and print the run id, as a trigger "
+            "with 'Prefer: respond-async' would.",
+        )
         worker = actions.add_parser(
             "worker",
             help="Write the Cloudflare Worker's crons from the job registry.",
@@ -91,8 +101,11 @@ class Command(BaseCommand):
         )
         status = actions.add_parser(
             "status",
-            help="Show each job against its schedule; exit 2 when a critical job "
-            "is overdue or failing.",
+            help="Show each job against its schedule (exit 2 when a critical job "
+            "is overdue, stalled or failing), or one run.",
+        )
+        status.add_argument(
+            "run_id", nargs="?", help="A run's id: show that run instead."
         )
         status.add_argument(
             "--json", action="store_true", help="Print the report as JSON."
@@ -116,6 +129,8 @@ class Command(BaseCommand):
             self.run_one(options["job"], options)
         elif action == "worker":
             self.worker(options["dir"], options["check"], options["environments"])
+        elif action == "status" and options["run_id"]:
+            self.show_run(options["run_id"], options["json"])
         elif action == "status":
             self.status(options["json"])
         elif action == "cleanup":
@@ -149,6 +164,29 @@ class Command(BaseCommand):
                 f"Critical job(s) overdue or failing: {', '.join(problems)}.",
                 returncode=2,
             )
+
+    def show_run(self, run_id: str, as_json: bool) -> None:
+        try:
+            run = JobRun.objects.filter(id=uuid.UUID(run_id)).first()
+        except ValueError:
+            run = None
+        if run is None:
+            raise CommandError(f"There is no run with id {run_id!r}.", returncode=2)
+        body = run_json(run)
+        if as_json:
+            self.stdout.write(json.dumps(body, indent=2))
+            return
+        for name, value in body.items():
+            if name in ("output", "params", "error") or value in (None, ""):
+                continue
+            self.stdout.write(f"{name + ':':<16}{value}")
+        if body.get("params"):
+            self.stdout.write(f"{'params:':<16}{json.dumps(body['params'])}")
+        if "error" in body:
+            self.stdout.write(f"{'error:':<16}{body['error']['code']}: {run.error}")
+        if run.output:
+            self.stdout.write("output:")
+            self.stdout.write(run.output.rstrip("\n"))
 
     def write_table(self, rows: Sequence[tuple[str, ...]]) -> None:
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -186,6 +224,11 @@ class Command(BaseCommand):
             key = idempotency_key(options["idempotency_key"])
         except InvalidIdempotencyKey as error:
             raise CommandError(error.message, returncode=2) from None
+        if options["background"]:
+            try:
+                task_backend()
+            except TasksUnavailable as error:
+                raise CommandError(error.message, returncode=2) from None
         outcome = run_job(
             Trigger(
                 job=job,
@@ -193,6 +236,7 @@ class Command(BaseCommand):
                 correlation_id=correlation_id(options["correlation_id"]),
                 params=params,
                 idempotency_key=key,
+                background=options["background"],
             )
         )
         run = outcome.run
@@ -206,8 +250,16 @@ class Command(BaseCommand):
                 for name, reason in outcome.rejection.details.items()
             )
             raise CommandError(f"{outcome.rejection.message}{details}", returncode=2)
+        if outcome.accepted:
+            if not options["json"]:
+                self.stdout.write(
+                    f"{job} is {run.status} (run {run.run_id}, correlation "
+                    f"{run.correlation_id}); follow it with `cronhooks status "
+                    f"{run.run_id}`."
+                )
+            return
         if not outcome.succeeded:
-            raise CommandError(f"Job {job!r} failed: {run.error}", returncode=1)
+            raise CommandError(f"Job {job!r} {run.status}: {run.error}", returncode=1)
         if outcome.replay is not None and not options["json"]:
             self.stdout.write(
                 f"{job} already ran for this idempotency key (run {run.run_id}); "

@@ -1,0 +1,143 @@
+"""A job's time limit: stop it, and if it will not stop, end its worker.
+
+At the limit, ``RunTimedOut`` is raised in the thread running the job. In the
+main thread (a task worker, ``cronhooks run``) it is raised by a signal, which
+also breaks a blocking call such as ``time.sleep`` or a socket read; in any
+other thread (a threaded web server) it is raised through CPython's
+``PyThreadState_SetAsyncExc``, as Dramatiq's time limits do, which takes effect
+at the job's next Python instruction. ``RunTimedOut`` is a ``BaseException``,
+like ``KeyboardInterrupt``, so a job's own ``except Exception`` cannot swallow
+it.
+
+A job stuck in C code that neither reaches can only be stopped with its
+process: ``grace`` seconds after the limit, ``on_stuck`` is called from the
+watchdog thread (a task worker then records the outcome and exits).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+from cronhooks.log import get_logger
+
+logger = get_logger()
+
+# Sent by the watchdog with pthread_kill, never by a timer: an alarm that some
+# other code set (RQ's own job timeout) keeps working, through the chain below.
+INTERRUPT = signal.SIGALRM
+
+
+class RunTimedOut(BaseException):
+    """The job ran past its ``timeout``."""
+
+
+def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Have ``thread_id`` raise ``exception`` at its next instruction (None
+    withdraws one that has not been raised yet)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id),
+        None if exception is None else ctypes.py_object(exception),
+    )
+
+
+class TimeLimit:
+    """``with TimeLimit(seconds, grace=..., on_stuck=...):`` around the job."""
+
+    def __init__(
+        self,
+        seconds: float | None,
+        *,
+        grace: float,
+        on_stuck: Callable[[], None] | None = None,
+    ) -> None:
+        self.seconds = seconds
+        self.grace = grace
+        self.on_stuck = on_stuck
+        self.expired = False
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._armed = False
+        self._signal_sent = False
+        self._thread_id = 0
+        self._in_main_thread = False
+        self._previous: Any = None
+
+    def __enter__(self) -> TimeLimit:
+        if self.seconds is None:
+            return self
+        self._thread_id = threading.get_ident()
+        self._in_main_thread = threading.current_thread() is threading.main_thread()
+        if self._in_main_thread:
+            self._previous = signal.signal(INTERRUPT, self._on_signal)
+        self._armed = True
+        threading.Thread(
+            target=self._watch, name="cronhooks-time-limit", daemon=True
+        ).start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.seconds is None:
+            return
+        try:
+            with self._lock:
+                self._armed = False
+        finally:
+            self._done.set()
+            try:
+                if self._in_main_thread:
+                    # Let our signal's handler run (and do nothing, disarmed)
+                    # before the previous handler is back to receive it.
+                    while self._signal_sent:
+                        pass
+                else:
+                    _raise_in(self._thread_id, None)
+            finally:
+                if self._in_main_thread:
+                    signal.signal(INTERRUPT, self._previous)
+
+    def _watch(self) -> None:
+        assert self.seconds is not None  # noqa: S101  (only started with a limit)
+        if self._done.wait(self.seconds):
+            return
+        with self._lock:
+            if not self._armed:
+                return
+            self.expired = True
+            logger.warning("run_time_limit_reached", timeout=self.seconds)
+            if self._in_main_thread:
+                self._signal_sent = True
+                signal.pthread_kill(self._thread_id, INTERRUPT)
+            else:
+                _raise_in(self._thread_id, RunTimedOut)
+        if self._done.wait(self.grace):
+            return
+        if self.on_stuck is not None:
+            self.on_stuck()
+        else:
+            logger.error("run_time_limit_not_enforced", timeout=self.seconds)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._signal_sent:
+            self._signal_sent = False
+            if self._armed:
+                raise RunTimedOut(
+                    f"The job ran past its time limit of {self.seconds} s."
+                )
+            return
+        # Someone else's alarm: theirs to handle, as if we were not here.
+        previous = self._previous
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
