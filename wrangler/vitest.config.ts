@@ -22,7 +22,7 @@ export default defineConfig({
     })),
   ],
   test: {
-    globalSetup: ["./test/fake-backend.ts"],
+    globalSetup: ["./test/fake-backend.ts", "./test/workerd-log.ts"],
     // Undo every console.log spy (captureLogs) after each test.
     restoreMocks: true,
     // The Worker's log lines are worth reading only when a test fails.

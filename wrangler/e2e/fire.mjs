@@ -3,7 +3,8 @@
 //   node e2e/fire.mjs BUNDLE CRON [CRON ...]
 // Bindings come from the environment: BACKEND_BASE, CRONHOOKS_TOKEN,
 // ENVIRONMENT, RETRY_MAX_ATTEMPTS, RETRY_INITIAL_DELAY, REQUEST_TIMEOUT,
-// LOG_LEVEL, and SCHEDULED_TIME (ms since the epoch) for the tick.
+// LOG_LEVEL, POLL_JOBS, POLL_INTERVAL, POLL_BUDGET (wrangler.toml's values
+// when unset), and SCHEDULED_TIME (ms since the epoch) for the tick.
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Miniflare } from "miniflare";
@@ -20,9 +21,19 @@ const names = [
   "REQUEST_TIMEOUT",
   "LOG_LEVEL",
 ];
-const bindings = Object.fromEntries(
-  names.map((name) => [name, process.env[name] ?? ""]),
-);
+// Polling is off unless the caller asks for it, as in wrangler.toml.
+const defaults = {
+  POLL_JOBS: "",
+  POLL_INTERVAL: "5000",
+  POLL_BUDGET: "600000",
+};
+const bindings = Object.fromEntries([
+  ...names.map((name) => [name, process.env[name] ?? ""]),
+  ...Object.entries(defaults).map(([name, value]) => [
+    name,
+    process.env[name] ?? value,
+  ]),
+]);
 
 const mf = new Miniflare({
   modules: true,

@@ -3,8 +3,11 @@
 import type { Logger } from "./log";
 import type { Settings } from "./settings";
 
-/** ok: the job ran; skipped: another run holds the job's lock (409), which is not a failure. */
-export type Outcome = "ok" | "skipped" | "failed";
+/**
+ * ok: the job ran; accepted: the backend runs it in the background (202);
+ * skipped: another run holds the job's lock (409). Only failed is a failure.
+ */
+export type Outcome = "ok" | "accepted" | "skipped" | "failed";
 export type ErrorKind = "timeout" | "network_error";
 
 export interface JobResult {
@@ -19,6 +22,21 @@ export interface JobResult {
   replayed: boolean;
   outcome: Outcome;
   duration_ms: number;
+  /** The backend's id for the run, when its answer gave one (a 202 always does). */
+  run_id: string | null;
+  /** Where the backend says the run's status is: logged for people, never fetched (see poll.ts). */
+  status_url: string | null;
+  /**
+   * A followed background run's final status ("succeeded", "timed_out"...);
+   * null when it was not followed, or not to the end.
+   */
+  final_status: string | null;
+}
+
+/** How a call ended: its result, and the body of the answer it ended with (null without one). */
+export interface Call {
+  result: JobResult;
+  body: string | null;
 }
 
 /** What one attempt got back: an HTTP answer, or an error kind instead of one. */
@@ -28,6 +46,11 @@ export interface Answer {
   backendStatus: string | null;
   /** Idempotent-Replayed: true, the stored answer to this tick's idempotency key. */
   replayed?: boolean;
+  /** A background run's id and status URL, from the JSON answer (or a 202's Location). */
+  runId?: string | null;
+  statusUrl?: string | null;
+  /** The answer's text, for /trigger to pass a 202 through unchanged. */
+  body?: string;
   error?: string;
 }
 
@@ -41,6 +64,7 @@ export const MAX_RETRY_AFTER_MS = 60_000;
 
 export function outcomeOf(status: number | ErrorKind): Outcome {
   if (typeof status !== "number") return "failed";
+  if (status === 202) return "accepted";
   if (status >= 200 && status < 300) return "ok";
   if (status === 409) return "skipped";
   return "failed";
@@ -127,7 +151,7 @@ export async function callJob(
   scheduledTime: number,
   settings: Settings,
   logger: Logger,
-): Promise<JobResult> {
+): Promise<Call> {
   // One correlation id and one idempotency key for the whole call, retries
   // included, so the backend's log lines and run records of every attempt can
   // be tied back to this one call and this one tick.
@@ -173,6 +197,9 @@ export async function callJob(
         replayed: answer.replayed === true,
         outcome,
         duration_ms: Date.now() - started,
+        run_id: answer.runId ?? null,
+        status_url: answer.statusUrl ?? null,
+        final_status: null,
       };
       logger.log(outcome === "failed" ? "error" : "info", {
         event: "result",
@@ -184,8 +211,10 @@ export async function callJob(
         replayed: result.replayed,
         duration_ms: result.duration_ms,
         outcome: result.outcome,
+        run_id: result.run_id,
+        status_url: result.status_url,
       });
-      return result;
+      return { result, body: answer.body ?? null };
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
@@ -245,11 +274,21 @@ async function post(
       error: fetched.message,
     };
   }
+  const { status, headers: answerHeaders } = fetched.response;
+  const body = jsonBody(fetched.body);
+  // Only a 202's Location names the run; a 3xx's names a redirect.
+  const location = status === 202 ? answerHeaders.get("Location") : null;
   return {
-    status: fetched.response.status,
-    retryAfter: fetched.response.headers.get("Retry-After"),
-    backendStatus: statusField(fetched.body),
-    replayed: fetched.response.headers.get("Idempotent-Replayed") === "true",
+    status,
+    retryAfter: answerHeaders.get("Retry-After"),
+    backendStatus: stringField(body, "status"),
+    replayed: answerHeaders.get("Idempotent-Replayed") === "true",
+    runId: stringField(body, "run_id"),
+    statusUrl:
+      stringField(body, "status_url", MAX_URL_LENGTH) ??
+      location?.slice(0, MAX_URL_LENGTH) ??
+      null,
+    body: fetched.body,
   };
 }
 
@@ -262,16 +301,29 @@ export function jsonBody(body: string): unknown {
   }
 }
 
+/** Longer URLs from the backend are cut short in the log and the results. */
+const MAX_URL_LENGTH = 2048;
+
+/** A field of parsed JSON; undefined unless it is an object with that field. */
+export function jsonField(parsed: unknown, name: string): unknown {
+  return typeof parsed === "object" &&
+    parsed !== null &&
+    Object.hasOwn(parsed, name)
+    ? (parsed as Record<string, unknown>)[name]
+    : undefined;
+}
+
+/** A string field of parsed JSON, kept short enough to log; null if none. */
+export function stringField(
+  parsed: unknown,
+  name: string,
+  maxLength = 64,
+): string | null {
+  const value = jsonField(parsed, name);
+  return typeof value === "string" ? value.slice(0, maxLength) : null;
+}
+
 /** The `status` string of a JSON answer, kept short enough to log; null if none. */
 export function statusField(body: string): string | null {
-  const parsed = jsonBody(body);
-  if (
-    typeof parsed === "object" &&
-    parsed !== null &&
-    "status" in parsed &&
-    typeof parsed.status === "string"
-  ) {
-    return parsed.status.slice(0, 64);
-  }
-  return null;
+  return stringField(jsonBody(body), "status");
 }

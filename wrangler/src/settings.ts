@@ -10,6 +10,9 @@ export interface Env {
   RETRY_MAX_ATTEMPTS: string;
   RETRY_INITIAL_DELAY: string;
   REQUEST_TIMEOUT: string;
+  POLL_JOBS: string;
+  POLL_INTERVAL: string;
+  POLL_BUDGET: string;
   CRONHOOKS_TOKEN: string;
 }
 
@@ -24,6 +27,14 @@ export interface Settings {
   maxAttempts: number;
   initialDelayMs: number;
   timeoutMs: number;
+  /**
+   * The job names (a target's path before any "?") whose background runs are
+   * followed to their final status; "*" follows every job's.
+   */
+  pollJobs: ReadonlySet<string>;
+  pollIntervalMs: number;
+  /** How long polling may go on after a 202, within the invocation's wall-clock limit. */
+  pollBudgetMs: number;
   token: string;
 }
 
@@ -57,13 +68,38 @@ export function readSettings(env: Env): Settings {
     maxAttempts: positiveInteger(env, "RETRY_MAX_ATTEMPTS", 1),
     initialDelayMs: positiveInteger(env, "RETRY_INITIAL_DELAY", 0),
     timeoutMs: positiveInteger(env, "REQUEST_TIMEOUT", 1),
+    pollJobs: pollJobs(env.POLL_JOBS ?? ""),
+    // Polling faster than this would only load the backend's status endpoint.
+    pollIntervalMs: positiveInteger(env, "POLL_INTERVAL", 100),
+    pollBudgetMs: positiveInteger(env, "POLL_BUDGET", 100),
     token: env.CRONHOOKS_TOKEN,
   };
 }
 
+/** "parties-import, slow" -> {"parties-import", "slow"}; "" follows no job. */
+function pollJobs(raw: string): ReadonlySet<string> {
+  const names = raw
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  const target = names.find((name) => name.includes("?"));
+  if (target !== undefined) {
+    // It would silently never match: jobs are matched by name alone.
+    throw new ConfigError(
+      `POLL_JOBS lists job names without a query string, not ${JSON.stringify(target)}`,
+    );
+  }
+  return new Set(names);
+}
+
 function positiveInteger(
   env: Env,
-  name: "RETRY_MAX_ATTEMPTS" | "RETRY_INITIAL_DELAY" | "REQUEST_TIMEOUT",
+  name:
+    | "RETRY_MAX_ATTEMPTS"
+    | "RETRY_INITIAL_DELAY"
+    | "REQUEST_TIMEOUT"
+    | "POLL_INTERVAL"
+    | "POLL_BUDGET",
   minimum: number,
 ): number {
   const raw = env[name];

@@ -2,9 +2,10 @@
 // this environment; over HTTP, GET /health reports on the Worker and the backend
 // and POST /trigger runs jobs by hand for a caller holding the token.
 import { isAuthorized } from "./auth";
-import { callJob, fetchWithTimeout, jsonBody, type JobResult } from "./http";
+import { callJob, fetchWithTimeout, jsonBody, type Call } from "./http";
 import { allJobs, jobsForCron } from "./jobs";
 import { jsonLogger } from "./log";
+import { followRun } from "./poll";
 import { ConfigError, readSettings, type Env, type Settings } from "./settings";
 
 export type { Env };
@@ -12,15 +13,26 @@ export type { Env };
 /** Health checks answer monitors that give up after a few seconds themselves. */
 const HEALTH_TIMEOUT_MS = 5_000;
 
-/** Calls every target at once; one slow job must not hold the others back. */
+/**
+ * Calls every target at once; one slow job must not hold the others back.
+ * With follow, a polled job's background run is followed to its end (poll.ts).
+ */
 export function runJobs(
   targets: readonly string[],
   scheduledTime: number,
   settings: Settings,
-): Promise<JobResult[]> {
+  { follow }: { follow: boolean },
+): Promise<Call[]> {
   const logger = jsonLogger(settings.logLevel);
   return Promise.all(
-    targets.map((target) => callJob(target, scheduledTime, settings, logger)),
+    targets.map(async (target) => {
+      const call = await callJob(target, scheduledTime, settings, logger);
+      if (!follow) return call;
+      return {
+        ...call,
+        result: await followRun(call.result, settings, logger),
+      };
+    }),
   );
 }
 
@@ -39,7 +51,11 @@ export default {
       });
       return;
     }
-    ctx.waitUntil(runJobs(targets, controller.scheduledTime, settings));
+    // waitUntil keeps the invocation alive while polling, up to the platform's
+    // wall-clock limit for a Cron Trigger: POLL_BUDGET must stay within it.
+    ctx.waitUntil(
+      runJobs(targets, controller.scheduledTime, settings, { follow: true }),
+    );
   },
 
   async fetch(request, env) {
@@ -116,7 +132,11 @@ async function health(
 /**
  * Runs one job (`?job=<target>` or `{"job": "<target>"}`) or every job of this
  * environment (`{"all": true}`, or no job named), and answers with each result:
- * 200 when none failed, 502 when the backend failed at least one.
+ * 200 when none failed, 502 when the backend failed at least one. A named job
+ * the backend accepted to run in the background gets the backend's 202 body.
+ *
+ * Background runs are not followed here: the caller holds the token and the
+ * status URL, and a fetch event's waitUntil ends long before POLL_BUDGET would.
  */
 async function trigger(
   request: Request,
@@ -139,7 +159,15 @@ async function trigger(
   }
   const targets = requested === null ? known : [requested];
   // A manual run is a new run, not a retry of a tick: it gets a fresh key.
-  const results = await runJobs(targets, Date.now(), settings);
+  const calls = await runJobs(targets, Date.now(), settings, { follow: false });
+  const [only] = calls;
+  if (requested !== null && only?.result.outcome === "accepted") {
+    return new Response(only.body, {
+      status: 202,
+      headers: { "Content-Type": "application/json" },
+    });
+  }
+  const results = calls.map((call) => call.result);
   const failed = results.some((result) => result.outcome === "failed");
   return json(failed ? 502 : 200, {
     status: failed ? "failed" : "ok",

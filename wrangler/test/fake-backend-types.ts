@@ -31,6 +31,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** The fake backend's port on 127.0.0.1. */
     backendPort: number;
+    /** Another fake backend's port on 127.0.0.1: a foreign origin. */
+    foreignPort: number;
     /** A port on 127.0.0.1 nothing listens on. */
     closedPort: number;
   }

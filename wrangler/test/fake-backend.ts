@@ -10,7 +10,12 @@
 //                                (with its query string), one per request in
 //                                order, the last one repeated
 //   GET /__requests/<namespace>  the requests received so far, oldest first
-// Unplanned paths answer like a healthy backend.
+// Unplanned paths answer like a healthy backend. A background run is a plan
+// too: a 202 for "/cron/<job>", then "/cron/runs/<run_id>" answering its
+// statuses in turn ("queued", "running", "succeeded").
+//
+// A second server, on its own port, stands for a foreign origin: somewhere a
+// backend's answer might point the Worker, which must never get the token.
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
@@ -120,11 +125,17 @@ async function closedPort(): Promise<number> {
 }
 
 export default async function setup({ provide }: TestProject) {
-  const server = await startFakeBackend();
-  provide("backendPort", (server.address() as AddressInfo).port);
+  const servers = [await startFakeBackend(), await startFakeBackend()];
+  const [backend, foreign] = servers.map(
+    (server) => (server.address() as AddressInfo).port,
+  );
+  provide("backendPort", backend as number);
+  provide("foreignPort", foreign as number);
   provide("closedPort", await closedPort());
   return async () => {
-    server.closeAllConnections(); // Hanging requests would keep close() waiting.
-    await new Promise((resolve) => server.close(resolve));
+    for (const server of servers) {
+      server.closeAllConnections(); // Hanging requests would keep close() waiting.
+      await new Promise((resolve) => server.close(resolve));
+    }
   };
 }

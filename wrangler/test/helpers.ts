@@ -6,10 +6,15 @@ import type { Env } from "../src/settings";
 import type { ReceivedRequest, Reply } from "./fake-backend-types";
 
 export class FakeBackend {
-  readonly origin = `http://127.0.0.1:${inject("backendPort")}`;
+  readonly origin: string;
   readonly base: string;
 
-  constructor(readonly namespace: string = crypto.randomUUID()) {
+  /** A namespace of the fake backend, or of the foreign server with inject("foreignPort"). */
+  constructor(
+    readonly namespace: string = crypto.randomUUID(),
+    port: number = inject("backendPort"),
+  ) {
+    this.origin = `http://127.0.0.1:${port}`;
     this.base = `${this.origin}/${namespace}`;
   }
 
@@ -28,6 +33,42 @@ export class FakeBackend {
   }
 }
 
+/** The backend's 202 for a job it runs in the background, Location and all. */
+export function accepted(
+  backend: FakeBackend,
+  runId: string,
+  {
+    status = "queued",
+    headers = {},
+    statusUrl = `${backend.base}/cron/runs/${runId}`,
+  }: {
+    status?: string;
+    headers?: Record<string, string>;
+    statusUrl?: string;
+  } = {},
+): Reply {
+  return {
+    status: 202,
+    headers: { Location: statusUrl, ...headers },
+    body: {
+      status,
+      job: "parties-import",
+      run_id: runId,
+      correlation_id: "from-the-backend",
+      status_url: statusUrl,
+      attempt: 1,
+    },
+  };
+}
+
+/** GET /cron/runs/<run_id>'s answer for a run in the given status. */
+export function run(
+  status: string,
+  fields: Record<string, unknown> = {},
+): Reply {
+  return { status: 200, body: { status, job: "parties-import", ...fields } };
+}
+
 /** The development environment's bindings with the given vars replaced. */
 export function testEnv(overrides: Partial<Env> = {}): Env {
   return {
@@ -37,6 +78,9 @@ export function testEnv(overrides: Partial<Env> = {}): Env {
     RETRY_MAX_ATTEMPTS: env.RETRY_MAX_ATTEMPTS,
     RETRY_INITIAL_DELAY: env.RETRY_INITIAL_DELAY,
     REQUEST_TIMEOUT: env.REQUEST_TIMEOUT,
+    POLL_JOBS: env.POLL_JOBS,
+    POLL_INTERVAL: env.POLL_INTERVAL,
+    POLL_BUDGET: env.POLL_BUDGET,
     CRONHOOKS_TOKEN: env.CRONHOOKS_TOKEN,
     ...overrides,
   };

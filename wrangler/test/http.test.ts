@@ -15,14 +15,15 @@ import {
 import { jsonLogger } from "../src/log";
 import { readSettings, type Env } from "../src/settings";
 import { TEST_TOKEN } from "./fake-backend-types";
-import { captureLogs, FakeBackend, testEnv } from "./helpers";
+import { accepted, captureLogs, FakeBackend, testEnv } from "./helpers";
 
 const UUID =
   /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const TICK = Date.UTC(2026, 0, 1, 23, 33);
+const RUN_ID = "0b9a7c3e-5d4f-4e21-8a6b-1c2d3e4f5a6b";
 
 /** Calls one job the way a cron tick does, against `backend`, logging at debug. */
-function call(
+async function call(
   backend: FakeBackend,
   target: string,
   overrides: Partial<Env> = {},
@@ -31,12 +32,13 @@ function call(
   const settings = readSettings(
     testEnv({ BACKEND_BASE: backend.base, LOG_LEVEL: "debug", ...overrides }),
   );
-  return callJob(
+  const { result } = await callJob(
     target,
     scheduledTime,
     settings,
     jsonLogger(settings.logLevel),
   );
+  return result;
 }
 
 function answer(
@@ -49,6 +51,7 @@ function answer(
 describe("outcomeOf and isRetryable", () => {
   it.each([
     [200, "ok", false],
+    [202, "accepted", false],
     [204, "ok", false],
     [301, "failed", false],
     [400, "failed", false],
@@ -354,9 +357,78 @@ describe("callJob", () => {
     expect(resultLine).toMatchObject({ replayed: true, outcome: "failed" });
   });
 
+  it("takes a 202 as accepted, never retried, and logs its run_id and status_url", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/parties-import": [accepted(backend, RUN_ID), { status: 200 }],
+    });
+    const logs = captureLogs();
+    const result = await call(backend, "parties-import");
+
+    const statusUrl = `${backend.base}/cron/runs/${RUN_ID}`;
+    expect(result).toMatchObject({
+      attempts: 1,
+      status: 202,
+      backend_status: "queued",
+      outcome: "accepted",
+      run_id: RUN_ID,
+      status_url: statusUrl,
+      final_status: null,
+    });
+    expect(await backend.requests()).toHaveLength(1);
+    const [resultLine] = logs.lines().filter((line) => line.event === "result");
+    expect(resultLine).toMatchObject({
+      level: "info",
+      outcome: "accepted",
+      run_id: RUN_ID,
+      status_url: statusUrl,
+    });
+  });
+
+  it("takes a 202's status_url from Location when the body has none", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/parties-import": [
+        {
+          status: 202,
+          headers: { Location: "https://backend.test/cron/runs/x" },
+          body: { status: "queued", run_id: RUN_ID },
+        },
+      ],
+    });
+    const result = await call(backend, "parties-import");
+    expect(result.status_url).toBe("https://backend.test/cron/runs/x");
+  });
+
+  it("does not retry a replayed 202 of a run still going", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/parties-import": [
+        accepted(backend, RUN_ID, {
+          status: "running",
+          headers: { "Idempotent-Replayed": "true" },
+        }),
+        { status: 200 },
+      ],
+    });
+    const result = await call(backend, "parties-import");
+
+    expect(result).toMatchObject({
+      attempts: 1,
+      status: 202,
+      backend_status: "running",
+      replayed: true,
+      outcome: "accepted",
+      run_id: RUN_ID,
+    });
+    expect(await backend.requests()).toHaveLength(1);
+  });
+
   it("still retries a 500 that is not a replay", async () => {
     const backend = new FakeBackend();
-    await backend.plan({ "/cron/ee-recent": [{ status: 500 }, { status: 200 }] });
+    await backend.plan({
+      "/cron/ee-recent": [{ status: 500 }, { status: 200 }],
+    });
     const result = await call(backend, "ee-recent");
 
     expect(result).toMatchObject({ attempts: 2, status: 200, replayed: false });
@@ -430,6 +502,7 @@ describe("callJob", () => {
       attempts: 1,
       status: 301,
       outcome: "failed",
+      status_url: null, // a redirect's Location names no run
     });
     expect((await backend.requests()).map((r) => r.path)).toEqual([
       "/cron/ee-recent",

@@ -9,12 +9,14 @@ import { SCHEDULES } from "../src/schedule";
 import type { Env } from "../src/settings";
 import worker from "../src/worker";
 import { TEST_TOKEN } from "./fake-backend-types";
-import { captureLogs, FakeBackend, testEnv } from "./helpers";
+import { accepted, captureLogs, FakeBackend, run, testEnv } from "./helpers";
 import { scheduleBlock } from "./wrangler-toml";
 
 const UUID =
   /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const TICK = Date.UTC(2026, 0, 1, 2, 6);
+const RUN_ID = "3d6e9f12-4a5b-4c7d-8e9f-a0b1c2d3e4f5";
+const RUN_PATH = `/cron/runs/${RUN_ID}`;
 
 /** Fires one cron tick as Cloudflare would, and waits for its waitUntil work. */
 async function fire(env: Env, cron: string, scheduledTime = TICK) {
@@ -152,6 +154,48 @@ describe("scheduled", () => {
     await waitOnExecutionContext(ctx);
     expect((await backend.requests()).map((r) => r.path)).toEqual([
       "/cron/check-current",
+    ]);
+  });
+
+  it("follows a polled job's background run to its end within the tick's waitUntil", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/parties-import": [accepted(backend, RUN_ID)],
+      [RUN_PATH]: [run("running"), run("succeeded")],
+    });
+    const logs = captureLogs();
+    await fire(
+      testEnv({
+        ENVIRONMENT: "production",
+        BACKEND_BASE: backend.base,
+        POLL_JOBS: "parties-import",
+        POLL_INTERVAL: "100",
+      }),
+      "6 2 * * *",
+    );
+
+    expect((await backend.requests()).map((r) => r.path)).toEqual([
+      "/cron/parties-import",
+      RUN_PATH,
+      RUN_PATH,
+    ]);
+    const finished = logs.lines().filter((l) => l.event === "run_finished");
+    expect(finished).toEqual([
+      expect.objectContaining({ run_id: RUN_ID, status: "succeeded" }),
+    ]);
+  });
+
+  it("does not poll with the default POLL_JOBS, which names no job", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/parties-import": [accepted(backend, RUN_ID)],
+    });
+    await fire(
+      testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
+      "6 2 * * *",
+    );
+    expect((await backend.requests()).map((r) => r.path)).toEqual([
+      "/cron/parties-import",
     ]);
   });
 
@@ -322,6 +366,55 @@ describe("POST /trigger", () => {
       "parties-import": ["skipped", 1],
       "check-current": ["ok", 1],
       "mop-recent?delta=25": ["ok", 1],
+    });
+  });
+
+  it("answers a named job's 202 with the backend's body unchanged, and does not poll", async () => {
+    const backend = new FakeBackend();
+    const reply = accepted(backend, RUN_ID);
+    await backend.plan({ "/cron/parties-import": [reply] });
+    const { response, body } = await fetchWorker(
+      testEnv({
+        ENVIRONMENT: "production",
+        BACKEND_BASE: backend.base,
+        POLL_JOBS: "*",
+        POLL_INTERVAL: "100",
+      }),
+      request("POST", "/trigger?job=parties-import", { token: TEST_TOKEN }),
+    );
+    expect(response.status).toBe(202);
+    expect(body).toEqual(reply.body);
+    expect((await backend.requests()).map((r) => r.path)).toEqual([
+      "/cron/parties-import",
+    ]);
+  });
+
+  it("counts a 202 as not failed among all jobs, with its run_id and status_url", async () => {
+    const backend = new FakeBackend();
+    await backend.plan({
+      "/cron/parties-import": [accepted(backend, RUN_ID)],
+    });
+    const { response, body } = await fetchWorker(
+      testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
+      request("POST", "/trigger", { token: TEST_TOKEN }),
+    );
+    expect(response.status).toBe(200);
+    expect(body.status).toBe("ok");
+    const byJob = Object.fromEntries(
+      body.results.map((r: { job: string }) => [r.job, r]),
+    );
+    expect(byJob["parties-import"]).toMatchObject({
+      status: 202,
+      outcome: "accepted",
+      run_id: RUN_ID,
+      status_url: `${backend.base}${RUN_PATH}`,
+      final_status: null,
+    });
+    expect(byJob["ee-recent"]).toMatchObject({
+      outcome: "ok",
+      run_id: null,
+      status_url: null,
+      final_status: null,
     });
   });
 

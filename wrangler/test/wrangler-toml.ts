@@ -1,5 +1,6 @@
-// wrangler.toml as text (Vite's ?raw import), and its generated schedule block
-// read back in the exact line format the Django command writes.
+// wrangler.toml as text (Vite's ?raw import), its generated schedule block
+// read back in the exact line format the Django command writes, and the vars
+// of each environment.
 import text from "../wrangler.toml?raw";
 
 export const WRANGLER_TOML: string = text;
@@ -30,4 +31,22 @@ export function scheduleBlock(): Record<string, string[]> {
     }
   }
   return block;
+}
+
+/** environment -> its [env.<name>.vars], each a `NAME = "value"` line. */
+export function environmentVars(): Record<string, Record<string, string>> {
+  const vars: Record<string, Record<string, string>> = {};
+  let current: Record<string, string> | null = null;
+  for (const line of WRANGLER_TOML.split("\n")) {
+    const table = /^\[env\.([a-z][a-z0-9_-]*)\.vars\]$/.exec(line);
+    const entry = /^([A-Z_]+) = "([^"]*)"$/.exec(line);
+    if (table?.[1] !== undefined) {
+      current = vars[table[1]] = {};
+    } else if (line.startsWith("[")) {
+      current = null;
+    } else if (current !== null && entry?.[1] !== undefined) {
+      current[entry[1]] = entry[2] ?? "";
+    }
+  }
+  return vars;
 }
