@@ -10,7 +10,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
@@ -392,3 +392,86 @@ def check_alerts(
                     for problem in backend.check_configuration()
                 )
     return errors
+
+
+@register()
+def check_tasks(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Background jobs need a task backend that runs them somewhere else."""
+    from cronhooks.runs.tasks import TasksUnavailable, task_backend
+
+    background = [
+        job for job in definitions().values() if isinstance(job, Job) and job.background
+    ]
+    if not background:
+        return []
+    names = ", ".join(job.name for job in background)
+    try:
+        backend = task_backend()
+    except TasksUnavailable as error:
+        return [
+            Error(
+                f"Job(s) {names} run in the background, but {error.message}",
+                hint="pip install 'django-cronhooks[tasks]' and configure "
+                "settings.TASKS; CRONHOOKS['TASK_BACKEND'] names its alias "
+                f"(now {conf.task_backend!r}).",
+                id="cronhooks.E016",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    if backend.queues and conf.task_queue not in backend.queues:
+        errors.append(
+            Error(
+                f"CRONHOOKS['TASK_QUEUE'] is {conf.task_queue!r}, which the task "
+                f"backend {conf.task_backend!r} does not serve.",
+                hint=f"Its QUEUES: {', '.join(sorted(backend.queues))}.",
+                id="cronhooks.E016",
+            )
+        )
+    kind = type(backend).__name__
+    if kind in ("ImmediateBackend", "DummyBackend") and not settings.DEBUG:
+        errors.append(
+            Warning(
+                f"Job(s) {names} run in the background, but the task backend "
+                f"{conf.task_backend!r} is the {kind}: "
+                + (
+                    "runs run inside the request that triggers them."
+                    if kind == "ImmediateBackend"
+                    else "runs are never run."
+                ),
+                hint="Use django_tasks_db.DatabaseBackend (python manage.py "
+                "db_worker) or django_tasks_rq.RQBackend (python manage.py "
+                "rqworker) in settings.TASKS.",
+                id="cronhooks.W001",
+            )
+        )
+    if type(backend).__module__.startswith("django_tasks_rq"):
+        errors.extend(_check_rq_timeouts(background))
+    return errors
+
+
+def _check_rq_timeouts(background: list[Job]) -> list[CheckMessage]:
+    """RQ stops a job at its queue's DEFAULT_TIMEOUT (180 s unless set), which
+    would cut a run off before cronhooks' own time limit could record it."""
+    queue = getattr(settings, "RQ_QUEUES", {}).get(conf.task_queue, {})
+    limit = queue.get("DEFAULT_TIMEOUT", 180) if isinstance(queue, Mapping) else 180
+    if limit is None or limit == -1:
+        return []
+    short = [
+        job.name
+        for job in background
+        if job.timeout is None or job.timeout + conf.timeout_grace >= limit
+    ]
+    if not short:
+        return []
+    return [
+        Warning(
+            f"RQ stops jobs on queue {conf.task_queue!r} after {limit} s, before "
+            f"the time limit of job(s) {', '.join(short)}: RQ would kill such a run "
+            "and its record would stay 'running' until its lock expires.",
+            hint=f"Set RQ_QUEUES[{conf.task_queue!r}]['DEFAULT_TIMEOUT'] to -1 (no "
+            "limit) and give each job a 'timeout', which cronhooks enforces.",
+            id="cronhooks.W002",
+        )
+    ]

@@ -5,6 +5,8 @@ import os
 import tempfile
 from typing import Any
 
+import django
+
 SECRET_KEY = "cronhooks-tests-not-secret"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
@@ -22,7 +24,13 @@ INSTALLED_APPS = [
     "cronhooks",
     "elections",
     "tests.testapp",
+    "django_tasks_db",
+    "django_rq",
 ]
+# Django 5.2 has no django.tasks: the django-tasks backport stands in for it.
+TASKS_API = "django.tasks" if django.VERSION >= (6,) else "django_tasks"
+if TASKS_API == "django_tasks":
+    INSTALLED_APPS.append("django_tasks")
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -80,6 +88,15 @@ DATABASES: dict[str, Any] = {
     ),
     "postgres": postgres("postgres"),
 }
+# PostgreSQL through a TCP proxy that the tests stop and start, to cut the
+# run history's database away mid-run (tests/conftest.py's PostgresProxy sets
+# its port). The same test database as "postgres".
+DATABASES["proxied"] = {
+    **POSTGRES,
+    "PORT": "1",
+    "TEST": {"MIRROR": "postgres"},
+    "CONN_MAX_AGE": 0,
+}
 # Worker processes started by the lock tests connect to the parent's test
 # databases, whose names the parent passes here.
 for alias, name in json.loads(
@@ -103,6 +120,23 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
     },
+}
+
+# "default" runs background runs inline (most tests); "database" and "rq" are
+# the real engines, run by worker processes in tests/test_task_workers.py.
+TASKS: dict[str, Any] = {
+    "default": {"BACKEND": f"{TASKS_API}.backends.immediate.ImmediateBackend"},
+    "database": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+    "rq": {"BACKEND": "django_tasks_rq.RQBackend"},
+}
+# The RQ tests start a private redis-server and point this at it (the worker
+# processes they start are told through the environment): nothing listens on
+# port 1, so an RQ call made by mistake fails at once.
+RQ_QUEUES = {
+    "default": {
+        "URL": os.environ.get("CRONHOOKS_TEST_RQ_URL", "redis://127.0.0.1:1/0"),
+        "DEFAULT_TIMEOUT": -1,
+    }
 }
 
 TOKEN = "test-token-0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
@@ -178,3 +212,12 @@ CRONHOOKS: dict[str, Any] = {
 }
 if "CRONHOOKS_WORKER_LOCKS" in os.environ:
     CRONHOOKS["LOCKS"] = json.loads(os.environ["CRONHOOKS_WORKER_LOCKS"])
+# Task worker processes read the parent's task backend and job overrides.
+if "CRONHOOKS_WORKER_SETTINGS" in os.environ:
+    CRONHOOKS.update(json.loads(os.environ["CRONHOOKS_WORKER_SETTINGS"]))
+# Worker processes write JSON log lines, for the tests to read their context.
+if os.environ.get("CRONHOOKS_WORKER_JSON_LOGS"):
+    from cronhooks.log import configure_structlog, logging_config
+
+    LOGGING = logging_config(level="INFO", stream="ext://sys.stderr")
+    configure_structlog()

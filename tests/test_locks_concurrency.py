@@ -308,6 +308,33 @@ def test_redis_down_mid_run_lets_the_run_finish_flagged_and_recorded(
     assert fire("sleepy", seconds=0).status_code == 200
 
 
+def test_redis_killed_during_a_run_too_short_to_renew_still_flags_it_lock_lost(
+    redis_locks: RedisServer, settings: Any
+) -> None:
+    # A one-hour TTL: nothing renews during this run, only its release finds
+    # Redis gone, and a release that cannot be confirmed is a lost lock.
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "JOBS": {
+            **settings.CRONHOOKS["JOBS"],
+            "hourly-ttl": {
+                "callable": "tests.testapp.jobs.sleep_for",
+                "params": {"seconds": {"type": "float"}},
+            },
+        },
+    }
+    long_run = InBackground("hourly-ttl", seconds=1.0)
+    wait_for(lambda: running("hourly-ttl") is not None)
+
+    redis_locks.stop()
+    outcome = long_run.join()
+
+    assert (outcome.run.status, outcome.run.lock_lost) == ("succeeded", True)
+    assert outcome.as_dict()["lock_lost"] is True
+    outcome.run.refresh_from_db()
+    assert outcome.run.lock_lost is True
+
+
 def test_running_without_a_lock_needs_an_explicit_opt_in(
     redis_locks: RedisServer, settings: Any, json_lines: JsonLines
 ) -> None:

@@ -71,7 +71,12 @@ class TimeLimit:
         if self.seconds is None:
             return self
         self._thread_id = threading.get_ident()
-        self._in_main_thread = threading.current_thread() is threading.main_thread()
+        # A handler installed from C (getsignal gives None) could not be put
+        # back afterwards: then the main thread is stopped as others are.
+        self._in_main_thread = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(INTERRUPT) is not None
+        )
         if self._in_main_thread:
             self._previous = signal.signal(INTERRUPT, self._on_signal)
         self._armed = True
@@ -95,10 +100,7 @@ class TimeLimit:
             self._done.set()
             try:
                 if self._in_main_thread:
-                    # Let our signal's handler run (and do nothing, disarmed)
-                    # before the previous handler is back to receive it.
-                    while self._signal_sent:
-                        pass
+                    self._collect_signal()
                 else:
                     _raise_in(self._thread_id, None)
             finally:
@@ -125,6 +127,30 @@ class TimeLimit:
             self.on_stuck()
         else:
             logger.error("run_time_limit_not_enforced", timeout=self.seconds)
+
+    def _collect_signal(self) -> None:
+        """Make sure the signal we sent is gone before the previous handler is
+        back: it would take it for its own alarm (SIG_DFL ends the process).
+
+        This used to wait in ``while self._signal_sent: pass`` for our handler
+        to run, which never ended, at full CPU, when the job left the signal
+        blocked (it stays pending) or when a SIGALRM handler the job had
+        swapped in received it (ours then never runs).
+        """
+        # A disarmed handler of ours does nothing; and pthread_sigmask runs
+        # the Python handlers of any signal delivered by then: the one we sent
+        # was (directed to this thread, it arrives on the way back from the
+        # call) unless this thread blocks it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        if (
+            self._signal_sent
+            and INTERRUPT in blocked
+            and INTERRUPT in signal.sigpending()
+        ):
+            # Still pending, and only this thread could take it: take it back.
+            signal.sigwait({INTERRUPT})
+        # Whatever is left was received by a handler the job installed.
+        self._signal_sent = False
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._signal_sent:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import django
+
 from cronhooks.log import configure_structlog, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -33,7 +35,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "cronhooks",
     "elections",
+    "django_tasks_db",
 ]
+# Django 5.2 has no django.tasks: the django-tasks backport stands in for it.
+if django.VERSION < (6,):
+    INSTALLED_APPS.append("django_tasks")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -138,6 +144,9 @@ CRONHOOKS = {
             "command": "parties_import_from_ec",
             "args": ["--post-to-slack"],
             "schedule": {"production": "6 2 * * *", "staging": "6 3 * * *"},
+            # Minutes on real data: answered 202, run by the task worker.
+            "background": True,
+            "timeout": 30 * 60,
         },
         "check-current": {
             "command": "uk_create_elections_from_every_election",
@@ -166,6 +175,8 @@ CRONHOOKS = {
             "command": "slow",
             "params": {"seconds": {"type": "int", "min": 0, "max": 60, "default": 1}},
             "lock_ttl": 120,
+            # ?seconds=45 is stopped after 30 s and recorded timed_out.
+            "timeout": 30,
         },
         # For seeing alerts end to end: ?fail=true fails (a failure alert),
         # then ?fail=false succeeds (a recovery alert).
@@ -173,6 +184,10 @@ CRONHOOKS = {
             "command": "demo_job",
             "params": {"fail": {"type": "bool", "default": False}},
             "description": "Fails on request (?fail=true), to try alerts.",
+            # In the background (Prefer: respond-async), a failure is tried
+            # twice more before it is alerted.
+            "retries": 2,
+            "retry_delay": 5,
             # e.g. https://hc-ping.com/<uuid>: pinged at start, success and fail.
             "heartbeat_url": os.environ.get("DEMO_HEARTBEAT_URL", ""),
         },
@@ -189,6 +204,21 @@ CRONHOOKS = {
     # http://127.0.0.1:8000 with runserver.
     "BASE_URL": os.environ.get("CRONHOOKS_BASE_URL", ""),
 }
+
+# Background runs: on this database by default (python manage.py db_worker), or
+# on RQ with TASKS_BACKEND=rq and REDIS_URL (python manage.py rqworker
+# --job-class django_tasks_rq.Job --with-scheduler, on as many machines as you
+# like).
+TASKS_BACKEND = os.environ.get("TASKS_BACKEND", "database")
+TASKS: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+}
+if TASKS_BACKEND == "rq":
+    INSTALLED_APPS.append("django_rq")
+    TASKS["default"] = {"BACKEND": "django_tasks_rq.RQBackend"}
+    # No RQ time limit: cronhooks stops a run at its job's "timeout" and
+    # records it; RQ's own limit would kill it unrecorded.
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
 
 if REDIS_URL:
     CRONHOOKS["LOCKS"] = {

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 
@@ -53,3 +55,30 @@ def describe_run() -> str:
     run = current_run()
     assert run is not None
     return f"fencing_token={run.fencing_token} lock_lost={run.lock_lost}"
+
+
+def flaky(path: str, failures: int = 1) -> str:
+    """Fail the first ``failures`` times it runs (counted in a file), then succeed."""
+    with open(path, "a+") as file:
+        file.seek(0)
+        attempt = len(file.read()) + 1
+        file.write("x")
+    if attempt <= failures:
+        raise RuntimeError(f"attempt {attempt} fails on purpose")
+    return f"attempt {attempt} succeeded"
+
+
+def ignore_time_limit(seconds: float = 30) -> None:
+    """Sleep with SIGALRM blocked, as C code deaf to signals would."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    time.sleep(seconds)
+
+
+# What a test has a job do while it runs (e.g. cut its database away).
+DURING_RUN: list[Callable[[], object]] = []
+
+
+def run_hooks() -> str:
+    for hook in DURING_RUN:
+        hook()
+    return "hooks ran"

@@ -1,3 +1,5 @@
+"""cronhooks.runs.execution: what a job's run comes to, whatever it does."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,41 +8,7 @@ import pytest
 
 from cronhooks.models import JobRun
 from cronhooks.runs import Trigger, run_job
-from cronhooks.runs.recording import TailBuffer, redact
 from tests.settings import TOKEN
-
-
-def test_tail_buffer_keeps_everything_under_the_limit() -> None:
-    buffer = TailBuffer(10)
-    buffer.write("abc")
-    buffer.write("def")
-
-    assert buffer.getvalue() == "abcdef"
-    assert buffer.truncated is False
-
-
-def test_tail_buffer_keeps_the_last_characters_over_the_limit() -> None:
-    buffer = TailBuffer(5)
-    for chunk in ("hello ", "big ", "world"):
-        buffer.write(chunk)
-
-    assert buffer.getvalue() == "world"
-    assert buffer.truncated is True
-
-
-def test_tail_buffer_with_zero_limit_keeps_nothing() -> None:
-    buffer = TailBuffer(0)
-    buffer.write("x")
-
-    assert buffer.getvalue() == ""
-    assert buffer.truncated is True
-
-
-def test_redact_removes_every_configured_token(settings: Any) -> None:
-    other = "another-token-0123456789abcdefghijklmnop"
-    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": [TOKEN, other]}
-
-    assert redact(f"a {TOKEN} b {other} c") == "a [redacted] b [redacted] c"
 
 
 @pytest.mark.django_db
