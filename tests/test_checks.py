@@ -368,3 +368,88 @@ def test_bad_args_and_bad_options_are_two_E006() -> None:
     spec = {"command": "echo_params", "args": ["--nope"], "options": {"nope": 1}}
 
     assert check_error_codes(with_job(spec)) == ["cronhooks.E006", "cronhooks.E006"]
+
+
+# E004, E015, E016, W001, W002: background runs
+
+BACKGROUND = {"command": "echo_params", "background": True}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("background", "yes"),
+        ("timeout", 0),
+        ("timeout", 1.5),
+        ("retries", -1),
+        ("retries", True),
+        ("retry_delay", -5),
+        ("queue_timeout", 0),
+    ],
+)
+def test_background_keys_of_the_wrong_type_are_E004(key: str, value: object) -> None:
+    spec = {"command": "echo_params", key: value}
+
+    [error] = check_errors(with_job(spec))
+
+    assert error.id == "cronhooks.E004"
+    assert f"'{key}'" in error.msg
+
+
+def test_a_job_named_runs_is_E015() -> None:
+    assert check_error_codes(with_job({"command": "echo_params"}, name="runs")) == [
+        "cronhooks.E015"
+    ]
+
+
+def test_a_background_job_on_a_backend_not_in_tasks_is_E016() -> None:
+    [error] = check_errors({**with_job(BACKGROUND), "TASK_BACKEND": "nowhere"})
+
+    assert error.id == "cronhooks.E016"
+    assert "nightly" in error.msg
+    assert error.hint is not None and "'nowhere'" in error.hint
+
+
+def test_a_queue_the_task_backend_does_not_serve_is_E016() -> None:
+    with override_settings(DEBUG=True):  # no W001 for the ImmediateBackend
+        [error] = check_errors({**with_job(BACKGROUND), "TASK_QUEUE": "elsewhere"})
+
+    assert error.id == "cronhooks.E016"
+    assert "'elsewhere'" in error.msg
+
+
+def test_no_task_backend_is_needed_without_background_jobs() -> None:
+    spec = {"command": "echo_params"}
+
+    assert check_error_codes({**with_job(spec), "TASK_BACKEND": "nowhere"}) == []
+
+
+def test_background_jobs_on_the_immediate_backend_in_production_are_W001() -> None:
+    with override_settings(DEBUG=False):
+        [warning] = check_errors(with_job(BACKGROUND))
+    with override_settings(DEBUG=True):
+        assert check_errors(with_job(BACKGROUND)) == []
+
+    assert warning.id == "cronhooks.W001"
+    assert "run inside the request" in warning.msg
+
+
+@pytest.mark.parametrize(
+    ("queue", "timeout", "warned"),
+    [
+        pytest.param({"DEFAULT_TIMEOUT": -1}, None, False, id="rq-unlimited"),
+        pytest.param({}, 175, True, id="rq-default-180s-with-grace"),
+        pytest.param({"DEFAULT_TIMEOUT": 3600}, 60, False, id="rq-longer"),
+        pytest.param({"DEFAULT_TIMEOUT": 3600}, None, True, id="job-unlimited"),
+    ],
+)
+def test_an_rq_queue_limit_below_a_jobs_timeout_is_W002(
+    queue: dict[str, Any], timeout: int | None, warned: bool
+) -> None:
+    spec = {**BACKGROUND, "timeout": timeout}
+    queues = {"default": {"URL": "redis://127.0.0.1:1/0", **queue}}
+
+    with override_settings(RQ_QUEUES=queues):
+        codes = check_error_codes({**with_job(spec), "TASK_BACKEND": "rq"})
+
+    assert codes == (["cronhooks.W002"] if warned else [])

@@ -84,12 +84,12 @@ def server(scratch: Path) -> Iterator[Path]:
 
 def test_the_quickstart_commands_work_as_written(server: Path) -> None:
     blocks = quickstart_blocks()
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     assert blocks[0] == (
         "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' "
         "&& (cd wrangler && npm ci)"
     )
-    assert blocks[3] == ".venv/bin/pytest"
+    assert blocks[4] == ".venv/bin/pytest"
 
     result = subprocess.run(
         ["bash", "-c", blocks[2]],
@@ -102,7 +102,8 @@ def test_the_quickstart_commands_work_as_written(server: Path) -> None:
 
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     statuses = [answer["status"] for answer in answers]
-    assert statuses == ["succeeded"] * 4 + ["healthy"], answers
+    # parties-import is a background job: queued, then run by the task worker.
+    assert statuses == ["succeeded", "queued", "succeeded", "succeeded", "healthy"]
     assert [answer["job"] for answer in answers[:4]] == [
         "ee-recent",
         "parties-import",
@@ -111,7 +112,31 @@ def test_the_quickstart_commands_work_as_written(server: Path) -> None:
     ]
     assert answers[3]["params"] == {"delta": 25}
     assert all(check["ok"] for check in answers[4]["checks"].values())
-    # The server's own log lines carry each run's correlation ID.
+    # The server's own log lines (the task worker's too) carry each run's
+    # correlation ID.
     log = (server / "server.log").read_text()
     for answer in answers[:4]:
         assert f'"correlation_id": "{answer["correlation_id"]}"' in log
+
+    # In the same terminal as step 3, where the token was exported.
+    export = blocks[2].splitlines()[0]
+    assert export.startswith("export CRONHOOKS_TOKEN=")
+    follow = export + "\n" + blocks[3].replace("RUN_ID", answers[1]["run_id"])
+    deadline = time.monotonic() + 30
+    while True:
+        run = json.loads(
+            subprocess.run(
+                ["bash", "-c", follow],
+                cwd=server,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+        )
+        if run["status"] not in ("queued", "running"):
+            break
+        assert time.monotonic() < deadline, run
+        time.sleep(0.2)
+    assert run["status"] == "succeeded", run
+    assert run["output"].startswith("imported")

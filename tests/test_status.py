@@ -294,6 +294,76 @@ def test_a_run_younger_than_its_lock_ttl_shows_running_without_a_lock_lookup(
     assert len(queries) == 1
 
 
+# Background runs waiting for a task worker
+
+
+def queued(job: str, since: datetime) -> JobRun:
+    return JobRun.objects.create(
+        job=job,
+        status=JobRun.Status.QUEUED,
+        source=JobRun.Source.HTTP,
+        correlation_id=f"{job}-queued",
+        started_at=since,
+        queued_at=since,
+    )
+
+
+def test_a_run_waiting_for_a_worker_shows_queued(clock: Clock) -> None:
+    queued("manual", utc(2026, 11, 16, 11, 0))  # an hour ago: queue_timeout is 1 h
+
+    status = status_of("manual")
+
+    assert (status["state"], status["stalled"]) == ("queued", False)
+
+
+def test_a_run_queued_past_its_queue_timeout_shows_the_job_stalled(
+    clock: Clock, jobs: dict[str, Any]
+) -> None:
+    jobs["manual"] = {**JOBS["manual"], "queue_timeout": 600}
+    queued("manual", utc(2026, 11, 16, 11, 49, 59))
+
+    status = status_of("manual")
+
+    assert (status["state"], status["stalled"]) == ("stalled", True)
+    assert status["last_run"]["status"] == "queued"
+
+
+def test_a_stalled_critical_job_makes_health_503_and_status_exit_2(
+    client: Client, clock: Clock, jobs: dict[str, Any]
+) -> None:
+    jobs["manual"] = {**JOBS["manual"], "critical": True, "queue_timeout": 60}
+    queued("manual", utc(2026, 11, 16, 11, 58))
+
+    response = client.get("/health")
+    with pytest.raises(CommandError) as raised:
+        call_command("cronhooks", "status", stdout=StringIO())
+
+    assert response.status_code == 503
+    assert raised.value.returncode == 2
+    assert "manual" in str(raised.value)
+
+
+def test_a_stalled_job_that_is_not_critical_is_only_reported(
+    client: Client, clock: Clock, jobs: dict[str, Any], auth: dict[str, str]
+) -> None:
+    jobs["manual"] = {**JOBS["manual"], "queue_timeout": 60}
+    queued("manual", utc(2026, 11, 16, 11, 58))
+
+    response = client.get("/health", headers=auth)
+
+    assert response.status_code == 200
+    assert response.json()["jobs"]["manual"]["state"] == "stalled"
+
+
+def test_a_timed_out_run_counts_as_a_failure(clock: Clock) -> None:
+    record("manual", "succeeded", utc(2026, 11, 16, 10, 0))
+    record("manual", "timed_out", utc(2026, 11, 16, 11, 0))
+
+    status = status_of("manual")
+
+    assert (status["state"], status["failing"]) == ("failing", True)
+
+
 # /health
 
 

@@ -1,4 +1,4 @@
-"""A job's time limit, with real signals, threads and CPython's async exceptions.
+"""A job's time limit, with real signals and threads.
 
 Bounds on durations are generous on purpose: they tell "stopped at the limit"
 from "ran to the end of its sleep", nothing finer.
@@ -158,20 +158,27 @@ def test_a_job_in_the_main_thread_is_interrupted_in_a_blocking_call_at_its_limit
     assert signal.getsignal(signal.SIGALRM) is previous_handler
 
 
-def test_a_job_in_another_thread_is_interrupted_at_its_limit() -> None:
-    # At its next Python instruction: a loop of short sleeps reaches one soon.
-    limit = TimeLimit(0.2, grace=5)
-    started = time.monotonic()
+def test_a_job_in_another_thread_is_not_interrupted_but_its_overrun_is_logged(
+    json_lines: JsonLines,
+) -> None:
+    # Raising into another thread could land inside a lock a library holds.
+    stuck: list[bool] = []
+    limit = TimeLimit(0.2, grace=0.1, on_stuck=lambda: stuck.append(True))
 
     def job() -> None:
         with limit:
-            busy_for(30)
+            busy_for(0.6)
 
-    raised = in_other_thread(job)
-
-    assert isinstance(raised, RunTimedOut)
-    assert 0.19 <= time.monotonic() - started < 5
+    assert in_other_thread(job) is None
     assert limit.expired
+    join_watchdogs()
+    assert stuck == []
+    [line] = [
+        line
+        for line in json_lines()
+        if line["message"] == "run_time_limit_not_enforced"
+    ]
+    assert line["reason"] == "the job does not run in the main thread"
 
 
 @pytest.mark.parametrize("run", RUNNERS)
@@ -192,8 +199,7 @@ def test_a_job_that_finishes_within_its_limit_is_never_interrupted_afterwards(
     assert previous_handler.received == []
 
 
-@pytest.mark.parametrize("run", RUNNERS)
-def test_a_jobs_except_exception_does_not_swallow_the_interrupt(run: Runner) -> None:
+def test_a_jobs_except_exception_does_not_swallow_the_interrupt() -> None:
     swallowed: list[Exception] = []
 
     def job() -> None:
@@ -203,7 +209,7 @@ def test_a_jobs_except_exception_does_not_swallow_the_interrupt(run: Runner) -> 
             except Exception as error:  # what a careless job does
                 swallowed.append(error)
 
-    assert isinstance(run(job), RunTimedOut)
+    assert isinstance(in_main_thread(job), RunTimedOut)
     assert swallowed == []
 
 
@@ -316,25 +322,20 @@ def test_no_time_limit_starts_no_thread_and_installs_no_handler() -> None:
 def test_a_job_stuck_with_no_on_stuck_is_logged_as_not_enforced(
     json_lines: JsonLines,
 ) -> None:
-    gate = threading.Lock()
-    gate.acquire()
-
     def job() -> None:
         with TimeLimit(0.1, grace=0.1):
-            # Blocked in C: the interrupt waits for the call to return.
-            gate.acquire(timeout=5)
+            # Deaf to the interrupt, as C code that ignores signals is.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            try:
+                deadline = time.monotonic() + 5
+                while "run_time_limit_not_enforced" not in messages(json_lines):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+            finally:
+                # Delivered now, while the limit still holds: RunTimedOut.
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
 
-    thread, raised = start_thread(job)
-    deadline = time.monotonic() + 5
-    while "run_time_limit_not_enforced" not in messages(json_lines):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    gate.release()
-    thread.join(5)
-
-    assert not thread.is_alive()
-    [error] = raised
-    assert isinstance(error, RunTimedOut)
+    assert isinstance(in_main_thread(job), RunTimedOut)
     [line] = [
         line
         for line in json_lines()
@@ -342,3 +343,4 @@ def test_a_job_stuck_with_no_on_stuck_is_logged_as_not_enforced(
     ]
     assert line["level"] == "ERROR"
     assert line["timeout"] == 0.1
+    assert line["reason"] == "the job did not stop when told to"

@@ -1,22 +1,25 @@
 """A job's time limit: stop it, and if it will not stop, end its worker.
 
-At the limit, ``RunTimedOut`` is raised in the thread running the job. In the
-main thread (a task worker, ``cronhooks run``) it is raised by a signal, which
-also breaks a blocking call such as ``time.sleep`` or a socket read; in any
-other thread (a threaded web server) it is raised through CPython's
-``PyThreadState_SetAsyncExc``, as Dramatiq's time limits do, which takes effect
-at the job's next Python instruction. ``RunTimedOut`` is a ``BaseException``,
-like ``KeyboardInterrupt``, so a job's own ``except Exception`` cannot swallow
-it.
+At the limit, ``RunTimedOut`` is raised in the job by a signal, which also
+breaks a blocking call such as ``time.sleep`` or a socket read. It is a
+``BaseException``, like ``KeyboardInterrupt``, so a job's own ``except
+Exception`` cannot swallow it. That needs the job to run in the main thread,
+as it does in a task worker (db_worker, RQ's work horse), ``cronhooks run``
+and a sync gunicorn worker.
 
-A job stuck in C code that neither reaches can only be stopped with its
-process: ``grace`` seconds after the limit, ``on_stuck`` is called from the
-watchdog thread (a task worker then records the outcome and exits).
+In any other thread (a threaded web server) the overrun is only logged:
+CPython can raise into another thread (``PyThreadState_SetAsyncExc``), but the
+exception lands wherever that thread happens to be, inside a library's lock
+or a tracer's callback included; tried here, it left such a lock held and
+hung the process. A stuck web request is its server's to time out.
+
+A job stuck in C code that the signal does not reach can only be stopped with
+its process: ``grace`` seconds after the limit, ``on_stuck`` is called from
+the watchdog thread (a task worker then records the outcome and exits).
 """
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import threading
 from collections.abc import Callable
@@ -34,15 +37,6 @@ INTERRUPT = signal.SIGALRM
 
 class RunTimedOut(BaseException):
     """The job ran past its ``timeout``."""
-
-
-def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
-    """Have ``thread_id`` raise ``exception`` at its next instruction (None
-    withdraws one that has not been raised yet)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id),
-        None if exception is None else ctypes.py_object(exception),
-    )
 
 
 class TimeLimit:
@@ -72,7 +66,7 @@ class TimeLimit:
             return self
         self._thread_id = threading.get_ident()
         # A handler installed from C (getsignal gives None) could not be put
-        # back afterwards: then the main thread is stopped as others are.
+        # back afterwards: such a job is not interrupted either.
         self._in_main_thread = (
             threading.current_thread() is threading.main_thread()
             and signal.getsignal(INTERRUPT) is not None
@@ -98,13 +92,10 @@ class TimeLimit:
                 self._armed = False
         finally:
             self._done.set()
-            try:
-                if self._in_main_thread:
+            if self._in_main_thread:
+                try:
                     self._collect_signal()
-                else:
-                    _raise_in(self._thread_id, None)
-            finally:
-                if self._in_main_thread:
+                finally:
                     signal.signal(INTERRUPT, self._previous)
 
     def _watch(self) -> None:
@@ -115,18 +106,26 @@ class TimeLimit:
             if not self._armed:
                 return
             self.expired = True
+            if not self._in_main_thread:
+                logger.error(
+                    "run_time_limit_not_enforced",
+                    timeout=self.seconds,
+                    reason="the job does not run in the main thread",
+                )
+                return
             logger.warning("run_time_limit_reached", timeout=self.seconds)
-            if self._in_main_thread:
-                self._signal_sent = True
-                signal.pthread_kill(self._thread_id, INTERRUPT)
-            else:
-                _raise_in(self._thread_id, RunTimedOut)
+            self._signal_sent = True
+            signal.pthread_kill(self._thread_id, INTERRUPT)
         if self._done.wait(self.grace):
             return
         if self.on_stuck is not None:
             self.on_stuck()
         else:
-            logger.error("run_time_limit_not_enforced", timeout=self.seconds)
+            logger.error(
+                "run_time_limit_not_enforced",
+                timeout=self.seconds,
+                reason="the job did not stop when told to",
+            )
 
     def _collect_signal(self) -> None:
         """Make sure the signal we sent is gone before the previous handler is
