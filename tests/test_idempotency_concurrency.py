@@ -15,7 +15,10 @@ from cronhooks.models import IdempotencyKey, JobRun
 from tests.conftest import lock_config
 from tests.workers import results, start_together
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
+]
 
 KEY = "race-7d9e1c2b"
 

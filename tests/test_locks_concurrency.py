@@ -32,7 +32,10 @@ from cronhooks.testing import trigger
 from tests.conftest import JsonLines, RedisServer
 from tests.workers import results, start_together, start_worker
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
+]
 
 
 def fire(job: str, **params: object) -> Outcome:

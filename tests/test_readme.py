@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# The same on every Python and Django: run in the corner environments.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 

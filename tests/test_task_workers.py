@@ -121,16 +121,9 @@ class Engine:
         worker.wait(timeout=10)
 
     def stop_all(self) -> None:
+        # No warm shutdown to wait for: every run a test started has ended.
         for worker in self.workers:
-            if worker.poll() is None:
-                for pid in [worker.pid, *children(worker.pid)]:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill(worker)
+            self.kill(worker)
 
     def log_lines(self) -> list[dict[str, Any]]:
         lines = []

@@ -28,6 +28,9 @@ import redis
 
 from tests.conftest import RedisServer, free_port, require
 
+# The same on every Python and Django: run in the corner environments.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 WRANGLER = ROOT / "wrangler"
 TOKEN = "e2e-token-0123456789abcdefghijklmnopqrstuvwxyz"
