@@ -337,6 +337,14 @@ class PostgresProxy:
                 with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
 
+    def restart(self) -> None:
+        """Start again, and drop this thread's dead connection through the
+        proxy, as Django would between two requests."""
+        from django.db import connections
+
+        self.start()
+        connections["proxied"].close()
+
     def stop(self) -> None:
         if self._listener is not None:
             # shutdown() wakes the thread blocked in accept(); close() alone

@@ -39,6 +39,15 @@ def test_tail_buffer_keeps_the_last_characters_over_the_limit() -> None:
     assert buffer.truncated is True
 
 
+def test_tail_buffer_is_a_writable_text_stream() -> None:
+    buffer = TailBuffer(10)
+
+    print("printed", file=buffer)
+
+    assert buffer.writable()
+    assert buffer.getvalue() == "printed\n"
+
+
 def test_tail_buffer_with_zero_limit_keeps_nothing() -> None:
     buffer = TailBuffer(0)
     buffer.write("x")

@@ -7,7 +7,10 @@ from "ran to the end of its sleep", nothing finer.
 from __future__ import annotations
 
 import _thread
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -344,3 +347,45 @@ def test_a_job_stuck_with_no_on_stuck_is_logged_as_not_enforced(
     assert line["level"] == "ERROR"
     assert line["timeout"] == 0.1
     assert line["reason"] == "the job did not stop when told to"
+
+
+def test_an_alarm_someone_set_to_be_ignored_stays_ignored() -> None:
+    original = signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    try:
+        with TimeLimit(5, grace=5):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            time.sleep(0.3)  # the alarm came and went
+        assert signal.getsignal(signal.SIGALRM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGALRM, original)
+    join_watchdogs()
+
+
+def test_an_alarm_with_the_default_action_still_ends_the_process() -> None:
+    # As if the limit were not there: SIGALRM's default action ends a process.
+    script = (
+        "import signal, time, django\n"
+        "django.setup()\n"
+        "from cronhooks.runs.timelimit import TimeLimit\n"
+        "with TimeLimit(30, grace=5):\n"
+        "    signal.setitimer(signal.ITIMER_REAL, 0.05)\n"
+        "    time.sleep(10)\n"
+        "print('survived')\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": os.pathsep.join([".", "example_project"]),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+
+    assert result.returncode == -signal.SIGALRM
+    assert "survived" not in result.stdout

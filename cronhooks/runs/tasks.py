@@ -130,10 +130,9 @@ def enqueue(run: JobRun, params: Mapping[str, Any], *, delay: float = 0) -> None
     try:
         task = build_task(run_after)
         result = task.enqueue(run.run_id, dict(params))
-    except TasksUnavailable:
-        raise
     # The queue's boundary: whatever the backend raises (a Redis or database
-    # error, a refusal) means the run is not queued, and must not stay so.
+    # error, a refusal, a backend that cannot be loaded) means the run is not
+    # queued, and must not stay so.
     except Exception as error:
         logger.exception("run_enqueue_failed", error=type(error).__name__)
         raise QueueUnavailable(
@@ -245,7 +244,9 @@ def run_queued(run_id: str, params: Mapping[str, Any]) -> str:
         try:
             execution.perform(_start_queued(run), lock_wait=LOCK_WAIT)
         except NotQueued:
-            logger.warning("run_not_queued", status="taken meanwhile")
+            # Delivered to another worker too, which took it first.
+            run.refresh_from_db(fields=["status"])
+            logger.warning("run_not_queued", status=run.status)
         except LockUnavailable as rejection:
             # The lock backend is down: a failure, which another attempt may
             # get past.
