@@ -399,7 +399,7 @@ def check_tasks(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Background jobs need a task backend that runs them somewhere else."""
-    from cronhooks.runs.tasks import TasksUnavailable, task_backend
+    from cronhooks.runs.tasks import INLINE_BACKENDS, TasksUnavailable, task_backend
 
     background = [
         job for job in definitions().values() if isinstance(job, Job) and job.background
@@ -426,11 +426,11 @@ def check_tasks(
                 f"CRONHOOKS['TASK_QUEUE'] is {conf.task_queue!r}, which the task "
                 f"backend {conf.task_backend!r} does not serve.",
                 hint=f"Its QUEUES: {', '.join(sorted(backend.queues))}.",
-                id="cronhooks.E016",
+                id="cronhooks.E017",
             )
         )
     kind = type(backend).__name__
-    if kind in ("ImmediateBackend", "DummyBackend") and not settings.DEBUG:
+    if kind in INLINE_BACKENDS and not settings.DEBUG:
         errors.append(
             Warning(
                 f"Job(s) {names} run in the background, but the task backend "
@@ -448,12 +448,34 @@ def check_tasks(
         )
     if type(backend).__module__.startswith("django_tasks_rq"):
         errors.extend(_check_rq_timeouts(background))
+    errors.extend(_check_secret_params(background))
     return errors
 
 
+def _check_secret_params(background: list[Job]) -> list[CheckMessage]:
+    """A background run's parameters travel in its task's arguments, which the
+    task engine stores as they are (its admin, Redis), unlike the run history,
+    which never stores a secret-looking parameter's value."""
+    from cronhooks.runs.recording import looks_secret
+
+    return [
+        Warning(
+            f"Job {job.name!r} runs in the background with parameter(s) "
+            f"{', '.join(secret)} whose names look secret: their values are stored "
+            "by the task engine (in its task arguments) as they are.",
+            hint="Pass secrets to jobs through settings or the environment, not "
+            "as trigger parameters.",
+            id="cronhooks.W003",
+        )
+        for job in background
+        if (secret := sorted(name for name in job.params if looks_secret(name)))
+    ]
+
+
 def _check_rq_timeouts(background: list[Job]) -> list[CheckMessage]:
-    """RQ stops a job at its queue's DEFAULT_TIMEOUT (180 s unless set), which
-    would cut a run off before cronhooks' own time limit could record it."""
+    """RQ stops a job at its queue's DEFAULT_TIMEOUT (180 s unless set), before
+    cronhooks' own time limit: the run is recorded failed, not timed_out, and
+    RQ kills a work horse that does not stop."""
     queue = getattr(settings, "RQ_QUEUES", {}).get(conf.task_queue, {})
     limit = queue.get("DEFAULT_TIMEOUT", 180) if isinstance(queue, Mapping) else 180
     if limit is None or limit == -1:
@@ -468,8 +490,9 @@ def _check_rq_timeouts(background: list[Job]) -> list[CheckMessage]:
     return [
         Warning(
             f"RQ stops jobs on queue {conf.task_queue!r} after {limit} s, before "
-            f"the time limit of job(s) {', '.join(short)}: RQ would kill such a run "
-            "and its record would stay 'running' until its lock expires.",
+            f"the time limit of job(s) {', '.join(short)}: such a run would be "
+            "recorded failed (JobTimeoutException), and a work horse that does not "
+            "stop is killed, its run left 'running' until its lock expires.",
             hint=f"Set RQ_QUEUES[{conf.task_queue!r}]['DEFAULT_TIMEOUT'] to -1 (no "
             "limit) and give each job a 'timeout', which cronhooks enforces.",
             id="cronhooks.W002",

@@ -29,11 +29,9 @@ from django.utils import timezone
 from cronhooks.jobs import Job, all_jobs
 from cronhooks.locks import LockUnavailable, get_backend
 from cronhooks.log import get_logger
-from cronhooks.models import JobRun
+from cronhooks.models import FAILURES, JobRun
 
 logger = get_logger()
-
-FAILURES = (JobRun.Status.FAILED, JobRun.Status.TIMED_OUT, JobRun.Status.ABANDONED)
 
 
 def queue_expired(job: Job, run: JobRun, now: datetime) -> bool:

@@ -39,7 +39,7 @@ from cronhooks.ratelimit import (
 )
 from cronhooks.runs import Outcome, Trigger, reject, run_job
 from cronhooks.runs.outcome import run_json
-from cronhooks.runs.tasks import TasksUnavailable, task_backend
+from cronhooks.runs.tasks import runs_in_workers
 
 CORRELATION_HEADER = "X-Correlation-ID"
 # RFC 7240: a preference token, optionally "=value", each preference
@@ -64,6 +64,16 @@ def _respond(
     # token a caller wrongly put in the URL.
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+
+
+def _refusal(rejection: TriggerRejected, correlation: str) -> JsonResponse:
+    """A refused read (of /health or a run's status): nothing is recorded."""
+    return _respond(
+        {"status": "rejected", "error": rejection.as_dict()},
+        status=rejection.status_code,
+        correlation=correlation,
+        headers=dict(rejection.headers),
+    )
 
 
 # Multipart too: Django's test client sends an empty one by default.
@@ -216,7 +226,10 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         check_job(job)
         key = idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
         params = read_params(request)
-        preferred = prefers_async(request) and _tasks_configured()
+        # Without task workers (no backend, or the ImmediateBackend, Django 6's
+        # default) the preference cannot be honoured: the job runs here, as
+        # RFC 7240 allows.
+        preferred = prefers_async(request) and runs_in_workers()
     except TriggerRejected as rejection:
         outcome = reject(trigger, rejection)
     # Django's own refusals while parsing the request, answered in JSON too.
@@ -233,16 +246,6 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
     return render_outcome(outcome, request)
 
 
-def _tasks_configured() -> bool:
-    """Without a task backend, Prefer: respond-async is a preference the
-    server cannot honour: the job runs in the request, as RFC 7240 allows."""
-    try:
-        task_backend()
-    except TasksUnavailable:
-        return False
-    return True
-
-
 # Read-only and token-authenticated, like /health.
 @csrf_exempt
 @transaction.non_atomic_requests
@@ -252,12 +255,7 @@ def run_status(request: HttpRequest, run_id: str) -> JsonResponse:
         try:
             body = _run_status(request, run_id)
         except TriggerRejected as rejection:
-            return _respond(
-                {"status": "rejected", "error": rejection.as_dict()},
-                status=rejection.status_code,
-                correlation=correlation,
-                headers=dict(rejection.headers),
-            )
+            return _refusal(rejection, correlation)
     return _respond(body, status=200, correlation=correlation)
 
 
@@ -315,12 +313,7 @@ def _health(request: HttpRequest, correlation: str) -> JsonResponse:
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed(str(request.method), ("GET", "HEAD"))
     except TriggerRejected as rejection:
-        return _respond(
-            {"status": "rejected", "error": rejection.as_dict()},
-            status=rejection.status_code,
-            correlation=correlation,
-            headers=dict(rejection.headers),
-        )
+        return _refusal(rejection, correlation)
     results = run_checks()
     healthy = all(result.ok for result in results)
     body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy"}

@@ -244,6 +244,24 @@ def pytest_collection_modifyitems(
         )
 
 
+def running_record(job: str, *, ago: float = 0, fencing_token: int | None = 1) -> Any:
+    """A run recorded as running ``ago`` seconds ago, as a holder leaves it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cronhooks.models import JobRun
+
+    return JobRun.objects.create(
+        job=job,
+        status=JobRun.Status.RUNNING,
+        source=JobRun.Source.HTTP,
+        correlation_id=f"{job}-running",
+        started_at=timezone.now() - timedelta(seconds=ago),
+        fencing_token=fencing_token,
+    )
+
+
 class Webhook:
     """A real HTTP server on 127.0.0.1 standing in for Slack: keeps the JSON
     bodies POSTed to it, so alerts sent from other processes can be read."""

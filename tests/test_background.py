@@ -26,8 +26,10 @@ from cronhooks.locks import get_backend
 from cronhooks.models import IdempotencyKey, JobRun
 from cronhooks.runs.tasks import run_queued
 from cronhooks.testing import auth_headers, trigger
+from tests.conftest import running_record
 from tests.test_alerts import RecordingBackend
 from tests.test_checks import check_error_codes
+from tests.testapp.jobs import FLAKY, SLEEPER
 
 pytestmark = pytest.mark.django_db
 
@@ -39,21 +41,9 @@ JOBS: dict[str, Any] = {
         "params": {"count": {"type": "int", "min": 0, "max": 10}},
         "background": True,
     },
-    "flaky": {
-        "callable": "tests.testapp.jobs.flaky",
-        "params": {
-            "path": {"type": "str", "max_length": 500, "required": True},
-            "failures": {"type": "int", "min": 0, "max": 5},
-        },
-        "background": True,
-        "retries": 2,
-        "retry_delay": 0,
-    },
-    "napper": {
-        "callable": "tests.testapp.jobs.sleep_for",
-        "params": {"seconds": {"type": "float", "min": 0, "max": 60}},
-        "timeout": 1,
-    },
+    "flaky": {**FLAKY, "retries": 2, "retry_delay": 0},
+    "napper": {**SLEEPER, "timeout": 1},
+    "bg-napper": {**SLEEPER, "timeout": 1, "background": True},
 }
 
 
@@ -286,14 +276,7 @@ def test_an_inline_trigger_of_a_job_with_a_queued_run_is_409(
 def test_a_background_trigger_while_a_run_holds_the_lock_is_409_running(
     client: Client,
 ) -> None:
-    holder = JobRun.objects.create(
-        job="bg",
-        status="running",
-        source="http",
-        correlation_id="c",
-        started_at=timezone.now(),
-        fencing_token=1,
-    )
+    holder = running_record("bg")
     lease = get_backend().acquire("bg", holder.run_id, 60)
     try:
         response = trigger(client, "bg")
@@ -310,14 +293,7 @@ def test_a_background_trigger_while_a_run_holds_the_lock_is_409_running(
 def test_a_running_run_whose_lock_is_gone_is_abandoned_by_the_next_trigger(
     client: Client,
 ) -> None:
-    dead = JobRun.objects.create(
-        job="bg",
-        status="running",
-        source="http",
-        correlation_id="c",
-        started_at=timezone.now(),
-        fencing_token=1,
-    )
+    dead = running_record("bg")
 
     response = trigger(client, "bg")
 
@@ -342,7 +318,8 @@ def test_a_queued_run_past_its_queue_timeout_gives_way_and_is_never_run(
     stale = JobRun.objects.get(id=first["run_id"])
     assert (stale.status, stale.reason) == ("abandoned", "queue_timeout")
     # Its task, when a worker gets to it, runs nothing.
-    assert run_queued(first["run_id"], {}) == "abandoned"
+    assert run_queued(first["run_id"], {}) == "not_queued"
+    assert JobRun.objects.get(id=first["run_id"]).status == "abandoned"
 
 
 @committed
@@ -433,11 +410,35 @@ def test_the_last_failed_attempt_is_alerted_once(
 
 
 @committed
-def test_a_refused_trigger_is_not_retried(client: Client, tmp_path: Path) -> None:
-    trigger(client, "flaky", query={"path": str(tmp_path / "c"), "failures": "9x"})
+@pytest.mark.usefixtures("queued_only")
+def test_a_run_the_worker_refuses_is_not_retried(
+    client: Client, settings: Any, tmp_path: Path
+) -> None:
+    counter = str(tmp_path / "c")
+    run_id = trigger(client, "flaky", query={"path": counter}).json()["run_id"]
+    jobs = settings.CRONHOOKS["JOBS"]
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "JOBS": {**jobs, "flaky": {**jobs["flaky"], "enabled": False}},
+    }
 
-    [run] = JobRun.objects.all()
-    assert (run.status, run.reason) == ("rejected", "invalid_parameters")
+    assert run_queued(run_id, {"path": counter}) == "rejected"
+
+    [run] = JobRun.objects.all()  # no retry, though the job has retries
+    assert (run.status, run.reason) == ("rejected", "job_disabled")
+    assert RecordingBackend.received == []
+
+
+@committed
+def test_prefer_respond_async_runs_in_the_request_without_task_workers(
+    client: Client,
+) -> None:
+    # The ImmediateBackend (Django 6's default TASKS) would run it here anyway.
+    response = trigger(client, "mop-recent", headers={"Prefer": "respond-async"})
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+    assert "Preference-Applied" not in response
 
 
 # Time limits
@@ -447,18 +448,16 @@ def test_a_refused_trigger_is_not_retried(client: Client, tmp_path: Path) -> Non
 def test_a_background_run_past_its_timeout_is_stopped_recorded_and_alerted(
     client: Client,
 ) -> None:
-    response = trigger(
-        client, "napper", query={"seconds": "30"}, headers={"Prefer": "respond-async"}
-    )
+    response = trigger(client, "bg-napper", query={"seconds": "30"})
     assert response.status_code == 202
 
     run = run_of(response)
     assert (run.status, run.reason) == ("timed_out", "timed_out")
     assert run.duration is not None and run.duration < timedelta(seconds=10)
-    assert get_backend().holder("napper") is None
+    assert get_backend().holder("bg-napper") is None
     [alert] = RecordingBackend.received
     assert (alert.kind, alert.status) == ("failure", "timed_out")
-    assert alert.title == "Job napper timed out"
+    assert alert.title == "Job bg-napper timed out"
 
 
 def test_an_inline_run_past_its_timeout_is_stopped_too(client: Client) -> None:
@@ -535,7 +534,7 @@ def test_a_run_delivered_twice_runs_once(client: Client) -> None:
     run_id = trigger(client, "bg", query={"count": "1"}).json()["run_id"]
 
     assert run_queued(run_id, {"count": 1}) == "succeeded"
-    assert run_queued(run_id, {"count": 1}) == "succeeded"
+    assert run_queued(run_id, {"count": 1}) == "not_queued"
 
     assert JobRun.objects.get(id=run_id).output.count("count") == 1
 

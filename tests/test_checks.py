@@ -410,11 +410,11 @@ def test_a_background_job_on_a_backend_not_in_tasks_is_E016() -> None:
     assert error.hint is not None and "'nowhere'" in error.hint
 
 
-def test_a_queue_the_task_backend_does_not_serve_is_E016() -> None:
+def test_a_queue_the_task_backend_does_not_serve_is_E017() -> None:
     with override_settings(DEBUG=True):  # no W001 for the ImmediateBackend
         [error] = check_errors({**with_job(BACKGROUND), "TASK_QUEUE": "elsewhere"})
 
-    assert error.id == "cronhooks.E016"
+    assert error.id == "cronhooks.E017"
     assert "'elsewhere'" in error.msg
 
 
@@ -453,3 +453,13 @@ def test_an_rq_queue_limit_below_a_jobs_timeout_is_W002(
         codes = check_error_codes({**with_job(spec), "TASK_BACKEND": "rq"})
 
     assert codes == (["cronhooks.W002"] if warned else [])
+
+
+def test_a_background_job_with_a_secret_looking_parameter_is_W003() -> None:
+    spec = {**BACKGROUND, "params": {"api_token": {"type": "str", "option": "word"}}}
+
+    with override_settings(DEBUG=True):
+        [warning] = check_errors(with_job(spec))
+
+    assert warning.id == "cronhooks.W003"
+    assert "api_token" in warning.msg

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from cronhooks.locks import get_backend
 from cronhooks.models import JobRun
 from cronhooks.runs import execution
-from cronhooks.runs.recording import TailBuffer, redact
+from cronhooks.runs.recording import TailBuffer, finish_unstarted, redact
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines, PostgresProxy
 from tests.settings import TOKEN
@@ -61,6 +62,27 @@ def test_redact_removes_every_configured_token(settings: Any) -> None:
     settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": [TOKEN, other]}
 
     assert redact(f"a {TOKEN} b {other} c") == "a [redacted] b [redacted] c"
+
+
+@pytest.mark.django_db
+def test_a_refusal_found_late_never_ends_a_run_another_worker_is_running() -> None:
+    # Read while queued by a worker that then waited in vain for the lock,
+    # as another worker took the lock and started the run meanwhile.
+    stale = JobRun(
+        job="ping",
+        status=JobRun.Status.QUEUED,
+        source=JobRun.Source.HTTP,
+        correlation_id="c",
+        started_at=timezone.now(),
+    )
+    stale.save()
+    JobRun.objects.filter(id=stale.id).update(status=JobRun.Status.RUNNING)
+
+    ended = finish_unstarted(stale, JobRun.Status.REJECTED, "already_running", "held")
+
+    assert ended is False
+    assert JobRun.objects.get(id=stale.id).status == "running"
+    assert stale.status == "queued"
 
 
 # The run history's database going away mid-run: a real PostgreSQL behind a

@@ -17,19 +17,16 @@ from cronhooks.jobs import get_job
 from cronhooks.models import JobRun
 from cronhooks.runs.slots import abandon
 from cronhooks.testing import trigger
+from tests.conftest import running_record
 
 pytestmark = pytest.mark.django_db
 
 
 def running(job: str, *, ago: timedelta, fencing_token: int | None) -> JobRun:
-    return JobRun.objects.create(
-        job=job,
-        status=JobRun.Status.RUNNING,
-        source=JobRun.Source.HTTP,
-        correlation_id="c",
-        started_at=timezone.now() - ago,
-        fencing_token=fencing_token,
+    run: JobRun = running_record(
+        job, ago=ago.total_seconds(), fencing_token=fencing_token
     )
+    return run
 
 
 def test_the_database_refuses_a_second_active_run_of_a_job() -> None:

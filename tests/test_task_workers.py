@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,42 +29,21 @@ from cronhooks.locks import get_backend
 from cronhooks.models import JobRun
 from cronhooks.testing import auth_headers, trigger
 from tests.conftest import RedisServer, Webhook
+from tests.testapp.jobs import FLAKY, INTERVAL, SLEEPER
 from tests.workers import worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FINAL = {"succeeded", "failed", "timed_out", "abandoned", "rejected"}
 JOBS: dict[str, Any] = {
-    "capped": {
-        "callable": "tests.testapp.jobs.sleep_for",
-        "params": {"seconds": {"type": "float", "min": 0, "max": 60}},
-        "background": True,
-        "timeout": 1,
-    },
+    "capped": {**SLEEPER, "background": True, "timeout": 1},
     "deaf": {
         "callable": "tests.testapp.jobs.ignore_time_limit",
         "background": True,
         "timeout": 1,
     },
-    "flaky": {
-        "callable": "tests.testapp.jobs.flaky",
-        "params": {
-            "path": {"type": "str", "max_length": 500, "required": True},
-            "failures": {"type": "int", "min": 0, "max": 5},
-        },
-        "background": True,
-        "retries": 1,
-        "retry_delay": 1,
-    },
-    "held": {
-        "callable": "tests.testapp.jobs.record_interval",
-        "params": {
-            "path": {"type": "str", "max_length": 500, "required": True},
-            "seconds": {"type": "float", "min": 0, "max": 60},
-        },
-        "background": True,
-        "lock_ttl": 2,
-    },
+    "flaky": {**FLAKY, "retries": 1, "retry_delay": 2},
+    "held": {**INTERVAL, "lock_ttl": 2},
 }
 DATABASE_LOCKS = {"BACKEND": "cronhooks.locks.database.DatabaseLockBackend"}
 
@@ -269,9 +249,13 @@ def test_a_job_deaf_to_its_time_limit_is_ended_with_its_process_and_recorded(
 
     assert body["status"] == "timed_out"
     assert "task worker process was ended" in body["error"]["message"]
-    assert get_backend().holder("deaf") is None
     [alert] = webhook.wait_for(1)
     assert "Job deaf timed out" in alert["text"]
+    # Freed last, as the process ends: never while the deaf job still ran.
+    deadline = time.monotonic() + 15
+    while get_backend().holder("deaf") is not None:
+        assert time.monotonic() < deadline, "the lock was never freed"
+        time.sleep(0.05)
     if engine.name == "database":
         # db_worker runs tasks in its own process: it is the one ended (and
         # its supervisor starts it again).
@@ -304,7 +288,14 @@ def test_a_failed_run_is_retried_by_the_worker_after_its_delay(
         2,
         first["run_id"],
     )
-    assert retry["queued_at"] >= first["finished_at"]
+    # Not before its retry_delay (2 s, give or take RQ's scheduling, which
+    # counts whole seconds) had passed.
+    waited = parse(retry["started_at"]) - parse(first["finished_at"])
+    assert waited.total_seconds() >= 1
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)
 
 
 def wait_for_retries(

@@ -24,30 +24,15 @@ from cronhooks.testing import trigger
 from tests.conftest import JsonLines, PostgresProxy, RedisServer
 from tests.test_alerts import RecordingBackend
 from tests.test_checks import check_error_codes
+from tests.testapp.jobs import FLAKY, INTERVAL
 from tests.testapp.locks import HOOKS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 JOBS: dict[str, Any] = {
     "bg": {"callable": "tests.testapp.jobs.ping", "background": True},
-    "interval": {
-        "callable": "tests.testapp.jobs.record_interval",
-        "params": {
-            "path": {"type": "str", "max_length": 500, "required": True},
-            "seconds": {"type": "float", "min": 0, "max": 5},
-        },
-        "background": True,
-    },
-    "flaky": {
-        "callable": "tests.testapp.jobs.flaky",
-        "params": {
-            "path": {"type": "str", "max_length": 500, "required": True},
-            "failures": {"type": "int", "min": 0, "max": 5},
-        },
-        "background": True,
-        "retries": 1,
-        "retry_delay": 0,
-    },
+    "interval": INTERVAL,
+    "flaky": {**FLAKY, "retries": 1, "retry_delay": 0},
 }
 
 
@@ -133,7 +118,46 @@ def test_a_run_delivered_to_two_workers_at_once_runs_once(
         worker.join(30)
 
     # One ran it; the other found it taken once it had the lock.
-    assert outcomes == ["succeeded", "succeeded"]
+    assert sorted(outcomes) == ["not_queued", "succeeded"]
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_a_worker_that_gives_up_on_the_lock_leaves_another_workers_run_alone(
+    client: Client, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # B read the run while it was queued, then waited for its lock in vain
+    # while A ran it: B must not record it refused under A's feet.
+    monkeypatch.setattr(tasks, "LOCK_WAIT", 0.3)
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {"BACKEND": "tests.testapp.locks.HookedDatabaseLockBackend"},
+    }
+    path = tmp_path / "intervals"
+    params = {"path": str(path), "seconds": 1.0}
+    run_id = queue(client, "interval", path=str(path), seconds="1.0")
+    outcomes: dict[str, str] = {}
+
+    def work(name: str) -> None:
+        try:
+            outcomes[name] = run_queued(run_id, params)
+        finally:
+            connections.close_all()
+
+    b = threading.Thread(target=work, args=["b"])
+
+    def start_b_once() -> None:
+        # A holds the lock, and has not yet marked the run running.
+        HOOKS.pop("after_acquire")
+        b.start()
+        time.sleep(0.2)  # B reads the run: still queued
+
+    HOOKS["after_acquire"] = start_b_once
+    work("a")
+    b.join(30)
+
+    assert outcomes == {"a": "succeeded", "b": "not_queued"}
+    run = JobRun.objects.get(id=run_id)
+    assert (run.status, run.reason) == ("succeeded", "")
     assert len(path.read_text().splitlines()) == 1
 
 

@@ -389,3 +389,15 @@ def test_an_alarm_with_the_default_action_still_ends_the_process() -> None:
 
     assert result.returncode == -signal.SIGALRM
     assert "survived" not in result.stdout
+
+
+def test_a_job_that_blocks_the_interrupt_and_returns_leaves_the_mask_as_it_was() -> (
+    None
+):
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+
+    with TimeLimit(5, grace=5):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, ()) == before
+    join_watchdogs()

@@ -5,7 +5,7 @@ limit -> outcome recorded -> lock released -> retry (background) -> alerts.
 
 The lock is taken before the record says "running" and freed only after the
 outcome is recorded, so a "running" record whose lock is free belongs to a
-holder that died (see orphans.py).
+holder that died (see slots.py).
 """
 
 from __future__ import annotations
@@ -228,8 +228,13 @@ class Execution:
             run.output = storable(self.output.getvalue())
             run.output_truncated = self.output.truncated
 
-    def finish(self) -> None:
-        """Record the outcome, free the lock, queue a retry, alert; once."""
+    def finish(self, *, stopping: bool = False) -> None:
+        """Record the outcome, free the lock, queue a retry, alert; once.
+
+        ``stopping``: the job is still running in this process, which is about
+        to end it. The lock is then freed last, just before the end, so that
+        no other run starts while it still runs: its retry waits for the lock.
+        """
         with self._finish_lock:
             # The watchdog of a stuck job and the job's own thread, should it
             # come back, may both get here.
@@ -241,10 +246,7 @@ class Execution:
         # Recorded while still holding the lock, so the next run never sees
         # this one "running" without a holder.
         self.recorded = save_outcome(run, within=within)
-        if self.recorded:
-            if not self.lease.release():
-                _save_lock_lost(run)
-        else:
+        if not self.recorded:
             # Its lock is left to expire: until then no retry of this trigger
             # runs the job again on the strength of a stale "running" record.
             logger.error("run_outcome_not_recorded", **_whole_outcome(run))
@@ -256,8 +258,17 @@ class Execution:
             duration_ms=run.duration_ms,
             lock_lost=run.lock_lost,
         )
+        if self.recorded and not stopping:
+            # Before the retry: ImmediateBackend runs it right away, here.
+            self._release()
         retried = bool(self.recorded and self.retry and self.retry(run))
         alerts.run_finished(self.job, run, final=not retried)
+        if self.recorded and stopping:  # pragma: no cover  (see _stop_stuck)
+            self._release()
+
+    def _release(self) -> None:
+        if not self.lease.release():
+            _save_lock_lost(self.run)
 
     # Tested by test_task_workers.py's deaf job, in a worker process that this
     # ends before coverage can write what it measured.
@@ -273,7 +284,7 @@ class Execution:
         run.finished_at = timezone.now()
         run.output = storable(self.output.getvalue())
         run.output_truncated = self.output.truncated
-        self.finish()
+        self.finish(stopping=True)
         logger.critical("task_worker_ending", reason="a job would not stop")
         logging.shutdown()
         sys.stdout.flush()

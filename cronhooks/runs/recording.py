@@ -21,7 +21,7 @@ from django.utils import timezone
 from cronhooks.conf import conf
 from cronhooks.jobs import JOB_NAME_RE
 from cronhooks.log import get_logger
-from cronhooks.models import ACTIVE, JobRun
+from cronhooks.models import JobRun
 
 logger = get_logger()
 
@@ -92,11 +92,16 @@ def _recorded_value(value: object) -> object:
     return storable(text, MAX_RECORDED_VALUE)
 
 
+def looks_secret(name: str) -> bool:
+    """Whether a parameter's name says its value is a secret."""
+    return _SECRET_NAME_RE.search(name) is not None
+
+
 def recorded_params(params: Mapping[str, object]) -> dict[str, object]:
     """Parameters as the history, logs and responses may show them."""
     return {
         storable(str(name), 100): REDACTED
-        if _SECRET_NAME_RE.search(str(name))
+        if looks_secret(str(name))
         else _recorded_value(value)
         for name, value in list(params.items())[:MAX_RECORDED_PARAMS]
     }
@@ -137,19 +142,30 @@ def save_outcome(run: JobRun, *, within: float) -> bool:
             return True
 
 
-def finish_unstarted(run: JobRun, status: JobRun.Status, code: str, error: str) -> None:
-    """End a recorded run that will not run (a refusal found after it was
-    queued), unless it has moved on meanwhile."""
-    run.status = status
-    run.reason = code
-    run.error = storable(error)
-    run.finished_at = timezone.now()
+def finish_unstarted(run: JobRun, status: JobRun.Status, code: str, error: str) -> bool:
+    """End a queued run that will not run (refused after it was queued).
+
+    Only while it is still queued: another worker may have taken it (and it
+    must keep running), or it may have been abandoned. False when it had moved
+    on. A record that cannot be written stays queued until its queue_timeout.
+    """
+    now = timezone.now()
     try:
-        JobRun.objects.filter(id=run.id, status__in=ACTIVE).update(
-            status=run.status,
-            reason=run.reason,
-            error=run.error,
-            finished_at=run.finished_at,
+        moved_on = not JobRun.objects.filter(
+            id=run.id, status=JobRun.Status.QUEUED
+        ).update(
+            status=status,
+            reason=code,
+            error=storable(error),
+            # It never started: its record's start was its queueing.
+            started_at=now,
+            finished_at=now,
         )
     except Error:
-        logger.exception("run_record_failed", status=run.status)
+        logger.exception("run_record_failed", status=status)
+        moved_on = False
+    if moved_on:
+        return False
+    run.status, run.reason, run.error = status, code, storable(error)
+    run.started_at = run.finished_at = now
+    return True

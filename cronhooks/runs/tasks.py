@@ -40,6 +40,11 @@ from cronhooks.runs.slots import take_slot
 logger = get_logger()
 
 TASK_NAME = "execute_run"
+# What the task returns when the run was not this worker's to run.
+NOT_QUEUED = "not_queued"
+# Task backends with no workers: the ImmediateBackend runs a task in the call
+# that enqueues it, the DummyBackend never runs it.
+INLINE_BACKENDS = frozenset({"ImmediateBackend", "DummyBackend"})
 # The share of a retry's delay added at random, so that retries of runs that
 # failed together do not all come back together.
 RETRY_JITTER = 0.2
@@ -94,6 +99,15 @@ def task_backend() -> Any:
             f"The task backend {conf.task_backend!r} is not usable; run "
             "`manage.py check`."
         ) from None
+
+
+def runs_in_workers() -> bool:
+    """Whether the task backend runs tasks in workers, away from the request."""
+    try:
+        backend = task_backend()
+    except TasksUnavailable:
+        return False
+    return type(backend).__name__ not in INLINE_BACKENDS
 
 
 def _execute_run(run_id: str, params: dict[str, Any]) -> str:
@@ -179,6 +193,8 @@ def schedule_retry(job: Job, run: JobRun, params: Mapping[str, Any]) -> bool:
     if run.attempt > job.retries:
         return False
     now = timezone.now()
+    attempt = run.attempt + 1
+    delay = retry_delay(job, attempt)
     retry = JobRun(
         job=run.job,
         status=JobRun.Status.QUEUED,
@@ -187,11 +203,11 @@ def schedule_retry(job: Job, run: JobRun, params: Mapping[str, Any]) -> bool:
         correlation_id=run.correlation_id,
         client=run.client,
         started_at=now,
-        queued_at=now,
-        attempt=run.attempt + 1,
+        # When it is due: its queue_timeout counts from then, not from now.
+        queued_at=now + timedelta(seconds=delay),
+        attempt=attempt,
         retry_of=run.retry_of or run.id,
     )
-    delay = retry_delay(job, retry.attempt)
     try:
         take_slot(job, retry)
         enqueue(retry, params, delay=delay)
@@ -223,16 +239,16 @@ def run_queued(run_id: str, params: Mapping[str, Any]) -> str:
         correlation_id=run.correlation_id, job=run.job, run_id=run.run_id
     ):
         if run.status != JobRun.Status.QUEUED:
-            # Abandoned past its queue_timeout, or delivered twice: not to run.
-            logger.warning("run_not_queued", status=run.status)
-            return str(run.status)
+            # Abandoned past its queue_timeout, or delivered twice.
+            return _not_queued()
         try:
             job = get_job(run.job)
             if not job.active:
                 raise JobDisabled(f"Job {job.name!r} is disabled.")
             cleaned = job.clean_params(params)
         except TriggerRejected as rejection:
-            _refuse(run, rejection)
+            if not _end_unstarted(run, JobRun.Status.REJECTED, rejection):
+                return _not_queued()  # pragma: no cover  (taken a moment ago)
             return str(run.status)
         execution = Execution(
             job,
@@ -244,26 +260,37 @@ def run_queued(run_id: str, params: Mapping[str, Any]) -> str:
         try:
             execution.perform(_start_queued(run), lock_wait=LOCK_WAIT)
         except NotQueued:
-            # Delivered to another worker too, which took it first.
-            run.refresh_from_db(fields=["status"])
-            logger.warning("run_not_queued", status=run.status)
+            return _not_queued()
         except LockUnavailable as rejection:
             # The lock backend is down: a failure, which another attempt may
             # get past.
-            finish_unstarted(
-                run, JobRun.Status.FAILED, rejection.code, rejection.message
-            )
+            if not _end_unstarted(run, JobRun.Status.FAILED, rejection):
+                return _not_queued()  # pragma: no cover  (down as another runs it)
             retried = schedule_retry(job, run, cleaned)
             alerts.run_finished(job, run, final=not retried)
         except TriggerRejected as rejection:
-            # Another holder kept the job's lock past LOCK_WAIT.
-            _refuse(run, rejection)
+            # Another holder kept the job's lock past LOCK_WAIT: if that is
+            # another worker running this very run, it is left alone.
+            if not _end_unstarted(run, JobRun.Status.REJECTED, rejection):
+                return _not_queued()
         return str(run.status)
 
 
-def _refuse(run: JobRun, rejection: TriggerRejected) -> None:
+def _end_unstarted(
+    run: JobRun, status: JobRun.Status, rejection: TriggerRejected
+) -> bool:
+    """Record why the run will not run; False when it had moved on."""
+    if not finish_unstarted(run, status, rejection.code, rejection.message):
+        return False
     logger.error("run_refused", reason=rejection.code, error=rejection.message)
-    finish_unstarted(run, JobRun.Status.REJECTED, rejection.code, rejection.message)
+    return True
+
+
+def _not_queued() -> str:
+    """Another worker took the run (it was delivered twice), or it was
+    abandoned, while this one waited: not this worker's to run or to end."""
+    logger.warning("run_not_queued")
+    return NOT_QUEUED
 
 
 def _start_queued(run: JobRun) -> Callable[[Lease | None], None]:

@@ -60,6 +60,7 @@ class TimeLimit:
         self._thread_id = 0
         self._in_main_thread = False
         self._previous: Any = None
+        self._mask: set[int | signal.Signals] = set()
 
     def __enter__(self) -> TimeLimit:
         if self.seconds is None:
@@ -73,6 +74,9 @@ class TimeLimit:
         )
         if self._in_main_thread:
             self._previous = signal.signal(INTERRUPT, self._on_signal)
+            # Put back on the way out: a job that blocks signals and returns
+            # must not leave its worker deaf to the next run's limit.
+            self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
         self._armed = True
         threading.Thread(
             target=self._watch, name="cronhooks-time-limit", daemon=True
@@ -97,6 +101,7 @@ class TimeLimit:
                     self._collect_signal()
                 finally:
                     signal.signal(INTERRUPT, self._previous)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
 
     def _watch(self) -> None:
         assert self.seconds is not None  # noqa: S101  (only started with a limit)

@@ -5,6 +5,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 
@@ -82,3 +83,25 @@ def run_hooks() -> str:
     for hook in DURING_RUN:
         hook()
     return "hooks ran"
+
+
+# These jobs as CRONHOOKS["JOBS"] entries, for the tests to build on:
+# {**FLAKY, "retries": 2}.
+PATH_PARAM = {"type": "str", "max_length": 500, "required": True}
+SLEEPER: dict[str, Any] = {
+    "callable": "tests.testapp.jobs.sleep_for",
+    "params": {"seconds": {"type": "float", "min": 0, "max": 60}},
+}
+FLAKY: dict[str, Any] = {
+    "callable": "tests.testapp.jobs.flaky",
+    "params": {"path": PATH_PARAM, "failures": {"type": "int", "min": 0, "max": 5}},
+    "background": True,
+}
+INTERVAL: dict[str, Any] = {
+    "callable": "tests.testapp.jobs.record_interval",
+    "params": {
+        "path": PATH_PARAM,
+        "seconds": {"type": "float", "min": 0, "max": 60},
+    },
+    "background": True,
+}
