@@ -570,8 +570,9 @@ def test_cronhooks_status_shows_one_run(
     call_command("cronhooks", "status", run_id, "--json")
     body = json.loads(capsys.readouterr().out)
 
-    assert "status:         succeeded" in text
-    assert f"run_id:         {run_id}" in text
+    assert "status:           succeeded" in text
+    assert f"run_id:           {run_id}" in text
+    assert "output_truncated: False" in text
     assert '"count": 4' in text
     assert (body["status"], body["run_id"]) == ("succeeded", run_id)
 

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 import pytest
+import structlog
 
 from cronhooks.runs.timelimit import RunTimedOut, TimeLimit
 from tests.conftest import JsonLines
@@ -169,7 +170,7 @@ def test_a_job_in_another_thread_is_not_interrupted_but_its_overrun_is_logged(
     limit = TimeLimit(0.2, grace=0.1, on_stuck=lambda: stuck.append(True))
 
     def job() -> None:
-        with limit:
+        with structlog.contextvars.bound_contextvars(run_id="run-1"), limit:
             busy_for(0.6)
 
     assert in_other_thread(job) is None
@@ -182,6 +183,7 @@ def test_a_job_in_another_thread_is_not_interrupted_but_its_overrun_is_logged(
         if line["message"] == "run_time_limit_not_enforced"
     ]
     assert line["reason"] == "the job does not run in the main thread"
+    assert line["run_id"] == "run-1"  # the watchdog logs in the run's context
 
 
 @pytest.mark.parametrize("run", RUNNERS)

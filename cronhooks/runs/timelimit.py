@@ -20,6 +20,7 @@ the watchdog thread (a task worker then records the outcome and exits).
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import threading
 from collections.abc import Callable
@@ -78,8 +79,13 @@ class TimeLimit:
             # must not leave its worker deaf to the next run's limit.
             self._mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
         self._armed = True
+        # With the run's logging context, so the watchdog's lines name the run.
+        context = contextvars.copy_context()
         threading.Thread(
-            target=self._watch, name="cronhooks-time-limit", daemon=True
+            target=context.run,
+            args=(self._watch,),
+            name="cronhooks-time-limit",
+            daemon=True,
         ).start()
         return self
 

@@ -179,11 +179,11 @@ class Command(BaseCommand):
         for name, value in body.items():
             if name in ("output", "params", "error") or value in (None, ""):
                 continue
-            self.stdout.write(f"{name + ':':<16}{value}")
+            self.stdout.write(f"{name + ':':<18}{value}")
         if body.get("params"):
-            self.stdout.write(f"{'params:':<16}{json.dumps(body['params'])}")
+            self.stdout.write(f"{'params:':<18}{json.dumps(body['params'])}")
         if "error" in body:
-            self.stdout.write(f"{'error:':<16}{body['error']['code']}: {run.error}")
+            self.stdout.write(f"{'error:':<18}{body['error']['code']}: {run.error}")
         if run.output:
             self.stdout.write("output:")
             self.stdout.write(run.output.rstrip("\n"))
