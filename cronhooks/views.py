@@ -193,7 +193,8 @@ def render_outcome(
         body["status_url"] = headers["Location"] = _status_url(request, outcome)
         if preferred:
             headers["Preference-Applied"] = RESPOND_ASYNC
-    if not outcome.recorded:
+    if not outcome.recorded and outcome.rejection is None:
+        # The job ran but its outcome was lost: 503, to be asked again later.
         headers["Retry-After"] = str(conf.retry_after)
     return _respond(
         body,
@@ -214,8 +215,12 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         correlation_id=correlation_id(request.headers.get(CORRELATION_HEADER)),
         client=client_address(request),
     )
+    # Refusals before authentication are logged and counted, never stored:
+    # anyone can send them, and the run history is not theirs to fill.
+    authenticated = False
     try:
         failed = authentication_failure(request)
+        authenticated = failed is None
         if failed is not None:
             check_client(request)
         if request.method != "POST":
@@ -231,13 +236,15 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         # RFC 7240 allows.
         preferred = prefers_async(request) and runs_in_workers()
     except TriggerRejected as rejection:
-        outcome = reject(trigger, rejection)
+        outcome = reject(trigger, rejection, record=authenticated)
     # Django's own refusals while parsing the request, answered in JSON too.
     except RequestDataTooBig:
-        outcome = reject(trigger, BodyTooLarge("The body is too large."))
+        outcome = reject(
+            trigger, BodyTooLarge("The body is too large."), record=authenticated
+        )
     except (SuspiciousOperation, MultiPartParserError) as error:
         message = f"The request could not be parsed ({type(error).__name__})."
-        outcome = reject(trigger, InvalidBody(message))
+        outcome = reject(trigger, InvalidBody(message), record=authenticated)
     else:
         outcome = run_job(
             replace(trigger, params=params, idempotency_key=key, background=preferred)

@@ -14,6 +14,7 @@ from django.test import Client
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from elections.models import ImportRun
+from tests.conftest import JsonLines
 
 pytestmark = pytest.mark.django_db
 
@@ -385,14 +386,13 @@ def test_an_unsafe_incoming_correlation_id_is_replaced(
 # Every attempt is recorded.
 
 
-def test_every_attempt_is_recorded_with_its_reason(
+def test_every_authenticated_attempt_is_recorded_with_its_reason(
     client: Client, auth: dict[str, str]
 ) -> None:
     trigger(client, "ping")
     trigger(client, "boom")
     trigger(client, "nope")
     trigger(client, "echo", query={"count": "99"})
-    client.post("/cron/ping")
     client.get("/cron/ping", headers=auth)
 
     recorded = sorted(
@@ -403,9 +403,37 @@ def test_every_attempt_is_recorded_with_its_reason(
         ("echo", "rejected", "invalid_parameters"),
         ("boom", "failed", "job_failed"),
         ("ping", "rejected", "method_not_allowed"),
-        ("ping", "rejected", "unauthorized"),
         ("nope", "rejected", "unknown_job"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "headers"),
+    [
+        pytest.param("POST", "", {}, id="no-token"),
+        pytest.param("POST", "", {"Authorization": "Bearer " + "x" * 40}, id="wrong"),
+        pytest.param("GET", "", {}, id="wrong-method-no-token"),
+        pytest.param("POST", "?token=abc", {}, id="token-in-query"),
+    ],
+)
+def test_a_refusal_before_authentication_is_logged_never_stored(
+    client: Client,
+    json_lines: JsonLines,
+    method: str,
+    query: str,
+    headers: dict[str, str],
+) -> None:
+    # Anyone can send these: they must not be able to fill the run history.
+    path = f"/cron/invented-{uuid.uuid4().hex[:8]}{query}"
+
+    response = client.generic(method, path, headers=headers)
+
+    assert response.status_code in (401, 405)
+    assert response.json()["run_id"] is None
+    assert not JobRun.objects.exists()
+    [line] = [x for x in json_lines() if x["message"] == "trigger_rejected"]
+    assert line["recorded"] is False
+    assert line["correlation_id"] == response["X-Correlation-ID"]
 
 
 def test_csrf_does_not_apply_to_bearer_authenticated_triggers(client: Client) -> None:
@@ -416,13 +444,15 @@ def test_csrf_does_not_apply_to_bearer_authenticated_triggers(client: Client) ->
 # Hostile or odd requests: always a JSON answer, always recorded.
 
 
-def assert_json_refusal(response: Any, status: int, code: str) -> None:
+def assert_json_refusal(
+    response: Any, status: int, code: str, *, recorded: bool = True
+) -> None:
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/json"
     assert response["X-Correlation-ID"]
     assert response.json()["status"] == "rejected"
     assert response.json()["error"]["code"] == code
-    assert JobRun.objects.filter(reason=code).exists()
+    assert JobRun.objects.filter(reason=code).exists() is recorded
 
 
 @pytest.mark.parametrize("length", ["\u00b2", "9" * 5000, "-1", "12a"])
@@ -488,7 +518,8 @@ def test_too_many_query_fields_is_400_even_before_auth(client: Client) -> None:
 
     response = client.post(f"/cron/ping?{query}")
 
-    assert_json_refusal(response, 400, "invalid_body")
+    # Not stored: it could not even be authenticated.
+    assert_json_refusal(response, 400, "invalid_body", recorded=False)
 
 
 def test_multipart_without_boundary_is_400(

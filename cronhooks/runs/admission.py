@@ -133,8 +133,11 @@ def _bound(trigger: Trigger, run: JobRun) -> AbstractContextManager[None]:
     )
 
 
-def reject(trigger: Trigger, rejection: TriggerRejected) -> Outcome:
-    """Record a refused trigger."""
+def reject(
+    trigger: Trigger, rejection: TriggerRejected, *, record: bool = True
+) -> Outcome:
+    """Record a refused trigger; ``record=False`` only logs it (a caller who
+    has not authenticated must not be able to write to the history)."""
     run = _new_run(trigger, JobRun.Status.REJECTED)
     run.params = recorded_params(trigger.params)
     run.reason = rejection.code
@@ -146,7 +149,11 @@ def reject(trigger: Trigger, rejection: TriggerRejected) -> Outcome:
             reason=rejection.code,
             error=run.error,
             source=trigger.source,
+            client=trigger.client,
+            recorded=record,
         )
+        if not record:
+            return Outcome(run, rejection, recorded=False)
         try:
             run.save(force_insert=True)
         except DatabaseError:

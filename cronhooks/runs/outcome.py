@@ -97,7 +97,8 @@ class Outcome:
             return {
                 "status": JobRun.Status.REJECTED,
                 "job": run.job,
-                "run_id": run.run_id,
+                # None for a refusal that was not recorded: no run to point at.
+                "run_id": run.run_id if self.recorded else None,
                 "correlation_id": run.correlation_id,
                 "error": self.rejection.as_dict(),
             }
