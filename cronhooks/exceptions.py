@@ -144,6 +144,15 @@ class JobMisconfigured(TriggerRejected):
     code = "job_misconfigured"
 
 
+class CommandUnavailable(TriggerRejected):
+    """The job's command (or callable) does not resolve in this process."""
+
+    status_code = 503
+    code = "command_unavailable"
+    # Only a deploy fixes it: retrying within this tick would be refused too.
+    headers = SWITCHED_OFF
+
+
 class BackendUnavailable(TriggerRejected):
     """Something the run needs (the database, a lock server) is down."""
 

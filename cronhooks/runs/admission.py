@@ -35,6 +35,7 @@ from cronhooks.runs.outcome import Outcome
 from cronhooks.runs.recording import recorded_job_name, recorded_params, storable
 from cronhooks.runs.slots import take_slot
 from cronhooks.runs.tasks import enqueue_on_commit, task_backend
+from cronhooks.targets import ensure_runnable
 
 logger = get_logger()
 
@@ -70,6 +71,7 @@ def run_job(trigger: Trigger) -> Outcome:
             job = get_job(trigger.job)
             if not job.enabled:
                 raise JobDisabled(f"Job {job.name!r} is disabled.")
+            ensure_runnable(job)
             params = job.clean_params(trigger.params)
             run.params = recorded_params(params)
             if job.background or trigger.background:
