@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from cronhooks.jobs import all_jobs
 from cronhooks.models import JobRun
 
 # ModelAdmin is generic only in django-stubs, not at run time.
@@ -35,6 +36,7 @@ class JobRunAdmin(ModelAdmin):
     readonly_fields = [
         "id",
         "job",
+        "job_description",
         "status",
         "reason",
         "source",
@@ -55,6 +57,14 @@ class JobRunAdmin(ModelAdmin):
         "output",
         "output_truncated",
     ]
+
+    @admin.display(description="what the job does")
+    def job_description(self, run: JobRun) -> str:
+        # From today's registry: the history keeps runs of jobs since removed.
+        job = all_jobs().get(run.job)
+        if job is None:
+            return "(no longer in CRONHOOKS['JOBS'])"
+        return job.description or "-"
 
     @admin.display(description="duration (ms)")
     def duration_ms(self, run: JobRun) -> int | None:

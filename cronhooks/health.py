@@ -17,6 +17,7 @@ from cronhooks.locks import LockUnavailable, get_backend
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
 from cronhooks.status import JobStatus, job_statuses
+from cronhooks.targets import unresolved
 
 logger = get_logger()
 
@@ -51,13 +52,22 @@ def check_auth() -> CheckResult:
 
 
 def check_jobs() -> CheckResult:
+    """Jobs that cannot run: a bad definition, or a target that does not resolve.
+
+    Either is only fixed by a deploy, so /health is not ready until then, even
+    though the other jobs keep running.
+    """
     broken = [
         name
         for name, job in definitions().items()
         if isinstance(job, InvalidJobDefinition)
     ]
-    if broken:
-        return CheckResult("jobs", False, f"misconfigured: {', '.join(broken)}")
+    problems = [f"misconfigured: {', '.join(broken)}"] if broken else []
+    unavailable = unresolved()
+    if unavailable:
+        problems.append(f"command unavailable: {', '.join(unavailable)}")
+    if problems:
+        return CheckResult("jobs", False, "; ".join(problems))
     return CheckResult("jobs", True)
 
 
@@ -140,6 +150,7 @@ def job_report(
     for name, status in (job_statuses() if statuses is None else statuses).items():
         job = status.job
         report[name] = {
+            "description": job.description,
             "enabled": job.active,
             "runs": job.target,
             "schedule": job.schedule or None,

@@ -156,25 +156,34 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The Redis at REDIS_URL when it answers, else a throwaway one."""
-    url = str(settings.REDIS_URL)
-    try:
-        with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
-            client.ping()
-    except redis.ConnectionError:
-        require(
-            shutil.which("redis-server") is not None,
-            f"no Redis at {url} and redis-server is not installed",
-        )
-        server = RedisServer(tmp_path_factory.mktemp("redis"))
-        server.start()
-        yield server.url
-        server.stop()
+    """A private redis-server for the session, or the Redis at REDIS_URL if set.
+
+    Never a developer's own Redis unless asked for: the tests leave lock,
+    fencing and rate-limit keys behind, and some stop servers on purpose.
+    """
+    url = os.environ.get("REDIS_URL")
+    if url:
+        try:
+            with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
+                client.ping()
+        except redis.ConnectionError:
+            require(False, f"no Redis answers at REDIS_URL={url}")
+        yield url
         return
-    yield url
+    require(
+        shutil.which("redis-server") is not None,
+        "REDIS_URL is unset and redis-server is not installed",
+    )
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
 
 
-LOCK_BACKENDS = ("default-db", "postgres-db", "redis")
+# Cases that need PostgreSQL say so, and only they are left out without it:
+# the modules that hold them use the default database only.
+ON_POSTGRES = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+LOCK_BACKENDS = ("default-db", pytest.param("postgres-db", marks=ON_POSTGRES), "redis")
 
 
 def lock_config(kind: str, redis_url: str | None = None) -> dict[str, object]:

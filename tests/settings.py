@@ -112,7 +112,10 @@ if os.environ.get("CRONHOOKS_WORKER_STORE") == "postgres":
 # it); the test environment swaps each alias for the locmem backend.
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The tests that use Redis take its address from the redis_url fixture (a
+# private server unless REDIS_URL is set); nothing listens on port 1, so a
+# connection made through this default by mistake fails at once.
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:1/0")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "redis": {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -68,3 +70,20 @@ def test_runs_cannot_be_added_or_deleted(admin_client: Client, client: Client) -
     )
     assert response.status_code == 403
     assert JobRun.objects.filter(pk=run.pk).exists()
+
+
+def test_a_runs_page_shows_what_its_job_does(
+    admin_client: Client, client: Client, settings: Any
+) -> None:
+    ping = {**settings.CRONHOOKS["JOBS"]["ping"], "description": "Answers pong"}
+    jobs = {**settings.CRONHOOKS["JOBS"], "ping": ping}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+    trigger(client, "ping")
+    run = JobRun.objects.get()
+
+    page = admin_client.get(f"/admin/cronhooks/jobrun/{run.pk}/change/")
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": {}}
+    removed = admin_client.get(f"/admin/cronhooks/jobrun/{run.pk}/change/")
+
+    assert b"Answers pong" in page.content
+    assert b"no longer in CRONHOOKS" in removed.content

@@ -65,6 +65,7 @@ def test_a_token_holder_gets_each_check_and_each_job(
     )
     assert body["jobs"]["parties-import"]["last_run"] is None
     assert body["jobs"]["off"]["enabled"] is False
+    assert body["jobs"]["off"]["description"] == ""
 
 
 def test_last_run_is_the_newest_run_of_each_job(

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from cronhooks.models import IdempotencyKey, JobRun
-from tests.conftest import lock_config
+from tests.conftest import ON_POSTGRES, lock_config
 from tests.workers import results, start_together
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
+    pytest.mark.django_db(transaction=True),
 ]
 
 KEY = "race-7d9e1c2b"
@@ -25,7 +25,11 @@ KEY = "race-7d9e1c2b"
 
 @pytest.mark.parametrize(
     ("store", "lock"),
-    [("default", "default-db"), ("postgres", "postgres-db"), ("postgres", "redis")],
+    [
+        ("default", "default-db"),
+        pytest.param("postgres", "postgres-db", marks=ON_POSTGRES),
+        pytest.param("postgres", "redis", marks=ON_POSTGRES),
+    ],
 )
 def test_concurrent_duplicates_run_the_job_exactly_once(
     store: str, lock: str, request: pytest.FixtureRequest, tmp_path: Path

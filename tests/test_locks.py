@@ -29,7 +29,7 @@ from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "postgres"])
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from tests.workers import results, start_together, start_worker
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.django_db(transaction=True, databases=["default", "postgres"]),
+    pytest.mark.django_db(transaction=True),
 ]
 
 

@@ -1,0 +1,164 @@
+"""A job whose command cannot run is refused with 503, named by /health, and
+stops no other job: gunicorn runs no system checks to catch it at deploy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from cronhooks import targets
+from cronhooks.models import JobRun
+from cronhooks.testing import trigger
+from tests.conftest import JsonLines
+
+pytestmark = pytest.mark.django_db
+
+
+def with_job(settings: Any, **definition: Any) -> None:
+    jobs = {**settings.CRONHOOKS["JOBS"], "nightly": definition}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+
+def refusal(response: Any) -> dict[str, Any]:
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"] == "application/json"
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == "command_unavailable"
+    return error
+
+
+@pytest.mark.parametrize(
+    ("definition", "reason", "named"),
+    [
+        pytest.param(
+            {"command": "parties_import_from_ecc"},
+            "unknown_command",
+            "'parties_import_from_ecc', which does not exist",
+            id="misspelt-command",
+        ),
+        pytest.param(
+            {"command": "needs_a_missing_package"},
+            "unknown_command",
+            "cannot be loaded: ModuleNotFoundError",
+            id="command-that-cannot-be-imported",
+        ),
+        pytest.param(
+            {"command": "echo_params", "args": ["--post-to-slack"]},
+            "invalid_args",
+            "passes --post-to-slack to 'echo_params'",
+            id="fixed-args-its-parser-refuses",
+        ),
+        pytest.param(
+            {"command": "echo_params", "options": {"post_to_slack": True}},
+            "invalid_args",
+            "option(s) post_to_slack that 'echo_params' does not accept",
+            id="fixed-option-it-does-not-have",
+        ),
+        pytest.param(
+            {"callable": "tests.testapp.jobs.pnig"},
+            "unknown_callable",
+            "cannot be imported",
+            id="misspelt-callable",
+        ),
+        pytest.param(
+            {"callable": "tests.testapp.jobs.PATH_PARAM"},
+            "unknown_callable",
+            "which is not callable",
+            id="not-callable",
+        ),
+    ],
+)
+def test_a_job_that_cannot_run_is_503_recorded_and_named(
+    client: Client,
+    settings: Any,
+    definition: dict[str, Any],
+    reason: str,
+    named: str,
+) -> None:
+    with_job(settings, **definition)
+
+    error = refusal(trigger(client, "nightly"))
+
+    assert error["details"] == {"reason": reason}
+    assert named in error["message"]
+    run = JobRun.objects.get()
+    assert (run.job, run.status, run.reason) == (
+        "nightly",
+        JobRun.Status.REJECTED,
+        "command_unavailable",
+    )
+
+
+def test_the_other_jobs_keep_running(client: Client, settings: Any) -> None:
+    with_job(settings, command="parties_import_from_ecc")
+
+    refusal(trigger(client, "nightly"))
+    response = trigger(client, "ping")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+
+
+def test_health_is_not_ready_and_names_the_job_to_token_holders(
+    client: Client, settings: Any, auth: dict[str, str]
+) -> None:
+    with_job(settings, command="parties_import_from_ecc")
+
+    anonymous = client.get("/health")
+    detail = client.get("/health", headers=auth)
+
+    assert anonymous.status_code == detail.status_code == 503
+    assert anonymous.json() == {"status": "unhealthy"}
+    assert detail.json()["checks"]["jobs"] == {
+        "ok": False,
+        "detail": "command unavailable: nightly",
+    }
+
+
+def test_a_correct_registry_resolves_and_stays_healthy(
+    client: Client, auth: dict[str, str]
+) -> None:
+    assert targets.unresolved() == {}
+    assert client.get("/health", headers=auth).json()["checks"]["jobs"]["ok"]
+
+
+def test_targets_are_resolved_once_per_process_and_logged_once(
+    client: Client,
+    settings: Any,
+    json_lines: JsonLines,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_job(settings, command="parties_import_from_ecc")
+    resolved: list[str] = []
+    real = targets.problems
+
+    def counting(job: Any) -> list[targets.TargetProblem]:
+        resolved.append(job.name)
+        return real(job)
+
+    monkeypatch.setattr(targets, "problems", counting)
+
+    for _ in range(3):
+        refusal(trigger(client, "nightly"))
+    client.get("/health")
+
+    assert resolved.count("nightly") == 1
+    logged = [
+        line for line in json_lines() if line["message"] == "job_command_unavailable"
+    ]
+    assert [(line["job"], line["reason"]) for line in logged] == [
+        ("nightly", "unknown_command")
+    ]
+
+
+def test_a_fixed_registry_is_resolved_again_when_settings_change(
+    client: Client, settings: Any
+) -> None:
+    with_job(settings, command="parties_import_from_ecc")
+    refusal(trigger(client, "nightly"))
+
+    with_job(settings, callable="tests.testapp.jobs.ping")
+
+    assert trigger(client, "nightly").status_code == 200
