@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from cronhooks import alerts
@@ -498,3 +499,23 @@ def _check_rq_timeouts(background: list[Job]) -> list[CheckMessage]:
             id="cronhooks.W002",
         )
     ]
+
+
+@register(Tags.urls)
+def check_urls_included(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    # Without them every scheduler call is a 404 that no run history
+    # records; a project that only runs jobs with `cronhooks run` may mean it.
+    try:
+        reverse("cronhooks:health")
+    except NoReverseMatch:
+        return [
+            Warning(
+                "cronhooks' URLs are not included in ROOT_URLCONF, so schedulers "
+                "get 404 from /cron/<job> and /health.",
+                hint="Add path('', include('cronhooks.urls')) to your urlpatterns.",
+                id="cronhooks.W004",
+            )
+        ]
+    return []
