@@ -10,3 +10,6 @@ class CronhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from cronhooks import checks  # noqa: F401  (registers the checks)
+        from cronhooks.log import install_default_handler
+
+        install_default_handler()

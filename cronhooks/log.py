@@ -3,7 +3,9 @@
 cronhooks only *binds* context (``correlation_id``, ``job``, ``run_id``) with
 structlog's contextvars; the project decides how logs are written. For JSON
 lines on stdout, drop ``logging_config()`` into ``LOGGING`` and call
-``configure_structlog()`` from settings.
+``configure_structlog()`` from settings. A project whose ``LOGGING`` gives
+cronhooks' records no handler still gets readable lines with those fields on
+stderr (``install_default_handler()``).
 """
 
 from __future__ import annotations
@@ -92,6 +94,47 @@ def logging_config(
             for name in ("django", "django.server")
         },
     }
+
+
+def readable_formatter() -> logging.Formatter:
+    """One line per record: time, level, event, logger, then every field.
+
+    structlog renders the stdlib records, taking the event's fields from the
+    record's ``extra``, where ``get_logger()`` puts them.
+    """
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+    )
+
+
+def install_default_handler() -> bool:
+    """Write cronhooks' records to stderr when nothing else would.
+
+    Without a handler on ``cronhooks`` or the root, Python's last resort would
+    print bare event words (``run_started``) and only from warnings up. Like
+    Django's own default for the ``django`` logger, this is only a default:
+    any handler the project's ``LOGGING`` gives ``cronhooks`` or the root
+    replaces it. Called from ``AppConfig.ready()``, after ``LOGGING`` is
+    applied; returns whether it installed the handler.
+    """
+    logger = logging.getLogger("cronhooks")
+    if logger.hasHandlers():
+        return False
+    handler = logging.StreamHandler()
+    handler.setFormatter(readable_formatter())
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    return True
 
 
 def configure_structlog() -> None:

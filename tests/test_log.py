@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.config
+import os
+import subprocess
+import sys
+from typing import Any
 
 import pytest
 import structlog
@@ -137,3 +142,81 @@ def test_django_loggers_go_through_the_one_json_handler(json_lines: JsonLines) -
         "django.request",
         "django.server",
     ]
+
+
+def cronhooks_default_handler() -> logging.StreamHandler[Any]:
+    [handler] = logging.getLogger("cronhooks").handlers
+    assert isinstance(handler, logging.StreamHandler)
+    return handler
+
+
+@pytest.mark.django_db
+def test_without_logging_settings_events_are_readable_lines_with_their_context(
+    client: Client,
+) -> None:
+    # tests.settings sets no LOGGING, as a project that skipped the README's.
+    stream = io.StringIO()
+    saved = cronhooks_default_handler().setStream(stream)
+    try:
+        trigger(client, "ping", headers={"X-Correlation-ID": "tick-789"})
+    finally:
+        cronhooks_default_handler().setStream(saved)
+
+    run = JobRun.objects.get()
+    [started] = [
+        line for line in stream.getvalue().splitlines() if "run_started" in line
+    ]
+    assert "[info" in started
+    assert "[cronhooks]" in started
+    assert "job=ping" in started
+    assert f"run_id={run.id}" in started
+    assert "correlation_id=tick-789" in started
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": os.pathsep.join([".", "example_project"]),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+EMIT = """
+import django, structlog
+django.setup()
+from cronhooks.log import get_logger
+with structlog.contextvars.bound_contextvars(correlation_id="tick-1", job="ping"):
+    get_logger().info("run_started", run_id="r-1")
+"""
+
+
+def test_a_fresh_process_without_logging_settings_writes_readable_lines() -> None:
+    result = run_python(EMIT)
+
+    [line] = result.stderr.splitlines()
+    assert line.split()[1:4] == ["[info", "]", "run_started"]
+    assert "correlation_id=tick-1 job=ping run_id=r-1" in line
+
+
+def test_a_project_logging_config_replaces_the_default() -> None:
+    # The test settings' JSON config, as the README's LOGGING snippet.
+    result = run_python(EMIT, CRONHOOKS_WORKER_JSON_LOGS="1")
+
+    [line] = result.stderr.splitlines()
+    assert json.loads(line) | {"timestamp": None} == {
+        "timestamp": None,
+        "level": "INFO",
+        "name": "cronhooks",
+        "message": "run_started",
+        "correlation_id": "tick-1",
+        "job": "ping",
+        "run_id": "r-1",
+    }
