@@ -12,6 +12,16 @@ of 10/m lets ten requests through per clock minute and ``Retry-After`` is
 the time to the next minute. The count is atomic when the cache's ``incr``
 is (Redis, Memcached); with a per-process cache (LocMemCache) each process
 counts on its own.
+
+Why not django-ratelimit, whose ``core.get_usage`` this resembles: it reads
+project-wide settings (``RATELIMIT_USE_CACHE``, ``RATELIMIT_FAIL_OPEN``,
+``RATELIMIT_IP_META_KEY``), so cronhooks' limits would change whenever the
+project tunes its own, and ours could not be set per ``CRONHOOKS``; it
+fails open only on ``socket.gaierror``, so a Redis that refuses or times
+out raises into the view, where cronhooks must answer and record the
+trigger; and it staggers each key's window by a hash of the key, which
+makes ``Retry-After`` per job unpredictable for a scheduler. What remains
+here is a counter on ``cache.add`` + ``cache.incr``, the part that fits.
 """
 
 from __future__ import annotations
