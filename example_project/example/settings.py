@@ -73,6 +73,15 @@ DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
+        # The web server and the task worker write to this file at once: take
+        # the write lock when a transaction begins (a deferred one that must
+        # upgrade fails at once with "database is locked"), wait for it, and
+        # let readers run beside the writer.
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;",
+        },
     }
 }
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
