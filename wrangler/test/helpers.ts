@@ -3,6 +3,7 @@
 import { env } from "cloudflare:workers";
 import { inject, vi } from "vitest";
 import type { Env } from "../src/settings";
+import worker from "../src/worker";
 import type { ReceivedRequest, Reply } from "./fake-backend-types";
 
 export class FakeBackend {
@@ -81,6 +82,7 @@ export function testEnv(overrides: Partial<Env> = {}): Env {
     POLL_JOBS: env.POLL_JOBS,
     POLL_INTERVAL: env.POLL_INTERVAL,
     POLL_BUDGET: env.POLL_BUDGET,
+    ALLOWED_ORIGIN: env.ALLOWED_ORIGIN,
     CRONHOOKS_TOKEN: env.CRONHOOKS_TOKEN,
     ...overrides,
   };
@@ -96,4 +98,40 @@ export function captureLogs(): { lines(): LogLine[]; raw(): string[] } {
     raw,
     lines: () => raw().map((line) => JSON.parse(line) as LogLine),
   };
+}
+
+/** A request to the Worker, with the bearer token when given. */
+export function request(
+  method: string,
+  path: string,
+  {
+    token,
+    body,
+    headers: extra = {},
+  }: { token?: string; body?: string; headers?: Record<string, string> } = {},
+): Request {
+  const headers: Record<string, string> = {
+    ...extra,
+    ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
+  };
+  return new Request(`https://worker.test${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
+}
+
+/** The Worker's answer to `req`, through its fetch handler. */
+export function callWorker(env: Env, req: Request): Promise<Response> {
+  // What the runtime hands a fetch handler is an incoming request; ours is built here.
+  return worker.fetch(
+    req as Request<unknown, IncomingRequestCfProperties>,
+    env,
+  ) as Promise<Response>;
+}
+
+/** The Worker's answer and its JSON body. */
+export async function fetchWorker(env: Env, req: Request) {
+  const response = await callWorker(env, req);
+  return { response, body: (await response.json()) as Record<string, any> };
 }
