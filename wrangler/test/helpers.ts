@@ -1,7 +1,7 @@
 // Test helpers that run inside workerd: a handle on one namespace of the fake
 // backend, an Env pointing at it, and the Worker's JSON log lines.
 import { env } from "cloudflare:workers";
-import { inject, vi } from "vitest";
+import { inject } from "vitest";
 import type { Env } from "../src/settings";
 import worker from "../src/worker";
 import type { ReceivedRequest, Reply } from "./fake-backend-types";
@@ -90,10 +90,23 @@ export function testEnv(overrides: Partial<Env> = {}): Env {
 
 export type LogLine = Record<string, unknown>;
 
-/** Collects what the Worker logs from now on, parsed, and keeps it off the test output. */
+/**
+ * What the Worker logged during the running test, kept off the output by
+ * test/log-capture.ts, and whether the test reads it (captureLogs).
+ */
+export const testLog: { lines: string[]; read: boolean } = {
+  lines: [],
+  read: false,
+};
+
+/**
+ * What the Worker logs from now on, parsed. A test that calls this asserts on
+ * the lines it expects; any other test fails on a warn or error line.
+ */
 export function captureLogs(): { lines(): LogLine[]; raw(): string[] } {
-  const spy = vi.spyOn(console, "log").mockImplementation(() => {});
-  const raw = () => spy.mock.calls.map((args) => String(args[0]));
+  testLog.read = true;
+  const from = testLog.lines.length;
+  const raw = () => testLog.lines.slice(from);
   return {
     raw,
     lines: () => raw().map((line) => JSON.parse(line) as LogLine),

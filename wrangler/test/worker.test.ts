@@ -342,12 +342,22 @@ describe("POST /trigger", () => {
         { status: 409, body: { status: "already_running" } },
       ],
     });
+    const logs = captureLogs();
     const { response, body } = await fetchWorker(
       testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
       request("POST", "/trigger", { token: TEST_TOKEN }),
     );
     expect(response.status).toBe(502);
     expect(body.status).toBe("failed");
+    // Only the failed job's result is an error; the skipped one is not.
+    const errors = logs.lines().filter((line) => line.level === "error");
+    expect(errors).toEqual([
+      expect.objectContaining({
+        event: "result",
+        job: "ee-recent",
+        status: 500,
+      }),
+    ]);
     const outcomes = Object.fromEntries(
       body.results.map(
         (r: { job: string; outcome: string; attempts: number }) => [
