@@ -101,7 +101,7 @@ export default {
       if (!(error instanceof ConfigError)) throw error;
       logMisconfigured(error);
       // 503: this Worker cannot serve until it is fixed, and a monitor of
-      // /health should say so. The message names the setting, never its value.
+      // /health should say so. The message names the setting, never a secret.
       return json(
         503,
         {

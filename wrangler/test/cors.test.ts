@@ -164,10 +164,19 @@ describe("with ALLOWED_ORIGIN", () => {
       envFor(backend, ADMIN),
       request("PUT", "/trigger", { headers: origin }),
     );
+    const placeholder = envFor(backend, ADMIN, {
+      BACKEND_BASE: "https://example.com",
+    });
     const misconfigured = await callWorker(
-      envFor(backend, ADMIN, { BACKEND_BASE: "https://example.com" }),
+      placeholder,
       request("GET", "/health", { headers: origin }),
     );
+    // The page's preflight gets through, so that it can read why.
+    const options = await callWorker(
+      placeholder,
+      preflight("/health", ADMIN, "GET"),
+    );
+    expect(options.headers.get("Access-Control-Allow-Origin")).toBe(ADMIN);
     expect(
       [unauthorized, wrongMethod, misconfigured].map((r) => [
         r.status,
