@@ -23,9 +23,9 @@ export default defineConfig({
   ],
   test: {
     globalSetup: ["./test/fake-backend.ts", "./test/workerd-log.ts"],
-    // Undo every console.log spy (captureLogs) after each test.
+    // The Worker's log lines go to each test (captureLogs), not the output.
+    setupFiles: ["./test/log-capture.ts"],
+    // Undo every spy (console.log's, fetch's) between tests.
     restoreMocks: true,
-    // The Worker's log lines are worth reading only when a test fails.
-    silent: "passed-only",
   },
 });

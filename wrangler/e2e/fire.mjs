@@ -3,8 +3,9 @@
 //   node e2e/fire.mjs BUNDLE CRON [CRON ...]
 // Bindings come from the environment: BACKEND_BASE, CRONHOOKS_TOKEN,
 // ENVIRONMENT, RETRY_MAX_ATTEMPTS, RETRY_INITIAL_DELAY, REQUEST_TIMEOUT,
-// LOG_LEVEL, POLL_JOBS, POLL_INTERVAL, POLL_BUDGET (wrangler.toml's values
-// when unset), and SCHEDULED_TIME (ms since the epoch) for the tick.
+// LOG_LEVEL, POLL_JOBS, POLL_INTERVAL, POLL_BUDGET, ALLOWED_ORIGIN
+// (wrangler.toml's values when unset), and SCHEDULED_TIME (ms since the
+// epoch) for the tick.
 import { readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { Miniflare } from "miniflare";
@@ -26,6 +27,7 @@ const defaults = {
   POLL_JOBS: "",
   POLL_INTERVAL: "5000",
   POLL_BUDGET: "600000",
+  ALLOWED_ORIGIN: "",
 };
 const bindings = Object.fromEntries([
   ...names.map((name) => [name, process.env[name] ?? ""]),

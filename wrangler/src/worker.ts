@@ -1,12 +1,23 @@
 // The cronhooks Worker. A Cron Trigger fires the jobs scheduled for its cron in
 // this environment; over HTTP, GET /health reports on the Worker and the backend
 // and POST /trigger runs jobs by hand for a caller holding the token.
+//
+// A Worker has no start-up to fail at: the settings are read on every event, and
+// one it cannot run with (a placeholder BACKEND_BASE, say) stops the event
+// before any request, so the token never leaves.
 import { isAuthorized } from "./auth";
+import { corsHeaders, preflight } from "./cors";
 import { callJob, fetchWithTimeout, jsonBody, type Call } from "./http";
 import { allJobs, jobsForCron } from "./jobs";
 import { jsonLogger } from "./log";
 import { followRun } from "./poll";
-import { ConfigError, readSettings, type Env, type Settings } from "./settings";
+import {
+  ConfigError,
+  readAllowedOrigin,
+  readSettings,
+  type Env,
+  type Settings,
+} from "./settings";
 
 export type { Env };
 
@@ -38,9 +49,15 @@ export function runJobs(
 
 export default {
   async scheduled(controller, env, ctx) {
-    // A ConfigError propagates: the invocation then shows as failed in the
-    // dashboard's cron events and `wrangler tail`, with the reason.
-    const settings = readSettings(env);
+    let settings: Settings;
+    try {
+      settings = readSettings(env);
+    } catch (error) {
+      // Thrown on: the invocation then shows as failed in the dashboard's
+      // cron events and `wrangler tail`, next to this line saying why.
+      if (error instanceof ConfigError) logMisconfigured(error);
+      throw error;
+    }
     const targets = jobsForCron(settings.environment, controller.cron);
     if (targets === undefined) {
       // wrangler.toml and schedule.ts disagree: regenerate both from Django.
@@ -62,11 +79,19 @@ export default {
     const url = new URL(request.url);
     const route = ROUTES[url.pathname];
     if (route === undefined) return json(404, { status: "not_found" });
+    // Worked out apart from the other settings, so that the allowed page can
+    // read a misconfigured answer too.
+    const allowedOrigin = allowedOriginOf(env);
+    const cors = corsHeaders(request, allowedOrigin);
+    const methods = [route.method, "OPTIONS"];
+    if (request.method === "OPTIONS") {
+      return preflight(request, allowedOrigin, methods);
+    }
     if (request.method !== route.method) {
       return json(
         405,
         { status: "method_not_allowed" },
-        { Allow: route.method },
+        { Allow: methods.join(", "), ...cors },
       );
     }
     let settings: Settings;
@@ -74,15 +99,44 @@ export default {
       settings = readSettings(env);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      jsonLogger("error").log("error", {
-        event: "misconfigured",
-        error: error.message,
-      });
-      return json(500, { status: "misconfigured", error: error.message });
+      logMisconfigured(error);
+      // 503: this Worker cannot serve until it is fixed, and a monitor of
+      // /health should say so. The message names the setting, never a secret.
+      return json(
+        503,
+        {
+          status: "misconfigured",
+          setting: error.setting,
+          error: error.message,
+        },
+        cors,
+      );
     }
-    return route.handle(request, url, settings);
+    const response = await route.handle(request, url, settings);
+    for (const [name, value] of Object.entries(cors)) {
+      response.headers.set(name, value);
+    }
+    return response;
   },
 } satisfies ExportedHandler<Env>;
+
+function logMisconfigured(error: ConfigError): void {
+  jsonLogger("error").log("error", {
+    event: "misconfigured",
+    setting: error.setting,
+    error: error.message,
+  });
+}
+
+/** ALLOWED_ORIGIN, or null when it is unset or itself the misconfiguration. */
+function allowedOriginOf(env: Env): string | null {
+  try {
+    return readAllowedOrigin(env.ALLOWED_ORIGIN);
+  } catch (error) {
+    if (error instanceof ConfigError) return null;
+    throw error;
+  }
+}
 
 interface Route {
   method: "GET" | "POST";

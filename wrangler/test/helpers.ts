@@ -1,8 +1,9 @@
 // Test helpers that run inside workerd: a handle on one namespace of the fake
 // backend, an Env pointing at it, and the Worker's JSON log lines.
 import { env } from "cloudflare:workers";
-import { inject, vi } from "vitest";
+import { inject } from "vitest";
 import type { Env } from "../src/settings";
+import worker from "../src/worker";
 import type { ReceivedRequest, Reply } from "./fake-backend-types";
 
 export class FakeBackend {
@@ -81,6 +82,7 @@ export function testEnv(overrides: Partial<Env> = {}): Env {
     POLL_JOBS: env.POLL_JOBS,
     POLL_INTERVAL: env.POLL_INTERVAL,
     POLL_BUDGET: env.POLL_BUDGET,
+    ALLOWED_ORIGIN: env.ALLOWED_ORIGIN,
     CRONHOOKS_TOKEN: env.CRONHOOKS_TOKEN,
     ...overrides,
   };
@@ -88,12 +90,61 @@ export function testEnv(overrides: Partial<Env> = {}): Env {
 
 export type LogLine = Record<string, unknown>;
 
-/** Collects what the Worker logs from now on, parsed, and keeps it off the test output. */
+/**
+ * What the Worker logged during the running test, kept off the output by
+ * test/log-capture.ts, and whether the test reads it (captureLogs).
+ */
+export const testLog: { lines: string[]; read: boolean } = {
+  lines: [],
+  read: false,
+};
+
+/**
+ * What the Worker logs from now on, parsed. A test that calls this asserts on
+ * the lines it expects; any other test fails on a warn or error line.
+ */
 export function captureLogs(): { lines(): LogLine[]; raw(): string[] } {
-  const spy = vi.spyOn(console, "log").mockImplementation(() => {});
-  const raw = () => spy.mock.calls.map((args) => String(args[0]));
+  testLog.read = true;
+  const from = testLog.lines.length;
+  const raw = () => testLog.lines.slice(from);
   return {
     raw,
     lines: () => raw().map((line) => JSON.parse(line) as LogLine),
   };
+}
+
+/** A request to the Worker, with the bearer token when given. */
+export function request(
+  method: string,
+  path: string,
+  {
+    token,
+    body,
+    headers: extra = {},
+  }: { token?: string; body?: string; headers?: Record<string, string> } = {},
+): Request {
+  const headers: Record<string, string> = {
+    ...extra,
+    ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
+  };
+  return new Request(`https://worker.test${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
+}
+
+/** The Worker's answer to `req`, through its fetch handler. */
+export function callWorker(env: Env, req: Request): Promise<Response> {
+  // What the runtime hands a fetch handler is an incoming request; ours is built here.
+  return worker.fetch(
+    req as Request<unknown, IncomingRequestCfProperties>,
+    env,
+  ) as Promise<Response>;
+}
+
+/** The Worker's answer and its JSON body. */
+export async function fetchWorker(env: Env, req: Request) {
+  const response = await callWorker(env, req);
+  return { response, body: (await response.json()) as Record<string, any> };
 }

@@ -41,6 +41,13 @@ async function call(
   return result;
 }
 
+/** Each log line as [level, event, status, outcome]: what the log tells a reader. */
+function summary(logs: ReturnType<typeof captureLogs>) {
+  return logs
+    .lines()
+    .map((line) => [line.level, line.event, line.status, line.outcome]);
+}
+
 function answer(
   status: Answer["status"],
   retryAfter: string | null = null,
@@ -191,9 +198,15 @@ describe("callJob", () => {
         { status: 200 },
       ],
     });
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent");
 
     expect(result).toMatchObject({ attempts: 2, status: 200, outcome: "ok" });
+    expect(summary(logs)).toEqual([
+      ["warn", "attempt", 503, "retry"],
+      ["info", "attempt", 200, "ok"],
+      ["info", "result", 200, "ok"],
+    ]);
     const requests = await backend.requests();
     expect(requests).toHaveLength(2);
     // A retry is the same call: the backend can tie its attempts together.
@@ -208,6 +221,7 @@ describe("callJob", () => {
   it("gives up after RETRY_MAX_ATTEMPTS answers of 503", async () => {
     const backend = new FakeBackend();
     await backend.plan({ "/cron/ee-recent": [{ status: 503 }] });
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent");
 
     expect(result).toMatchObject({
@@ -216,16 +230,27 @@ describe("callJob", () => {
       outcome: "failed",
     });
     expect(await backend.requests()).toHaveLength(3);
+    expect(summary(logs)).toEqual([
+      ["warn", "attempt", 503, "retry"],
+      ["warn", "attempt", 503, "retry"],
+      ["warn", "attempt", 503, "failed"],
+      ["error", "result", 503, "failed"],
+    ]);
   });
 
   it("makes a single attempt when RETRY_MAX_ATTEMPTS is 1", async () => {
     const backend = new FakeBackend();
     await backend.plan({ "/cron/ee-recent": [{ status: 503 }] });
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent", {
       RETRY_MAX_ATTEMPTS: "1",
     });
     expect(result.attempts).toBe(1);
     expect(await backend.requests()).toHaveLength(1);
+    expect(summary(logs)).toEqual([
+      ["warn", "attempt", 503, "failed"],
+      ["error", "result", 503, "failed"],
+    ]);
   });
 
   it("waits as long as a 429's Retry-After says before trying again", async () => {
@@ -236,9 +261,16 @@ describe("callJob", () => {
         { status: 200 },
       ],
     });
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent");
 
     expect(result).toMatchObject({ attempts: 2, outcome: "ok" });
+    expect(logs.lines()[0]).toMatchObject({
+      level: "warn",
+      status: 429,
+      outcome: "retry",
+      retry_in_ms: 1000,
+    });
     const [first, second] = await backend.requests();
     // RETRY_INITIAL_DELAY is 1 ms here: only Retry-After explains a 1 s wait.
     expect(second!.received_at - first!.received_at).toBeGreaterThanOrEqual(
@@ -262,6 +294,7 @@ describe("callJob", () => {
 
   it("retries when nothing listens, then reports a network error", async () => {
     const backend = new FakeBackend();
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent", {
       BACKEND_BASE: `http://127.0.0.1:${inject("closedPort")}`,
     });
@@ -270,6 +303,13 @@ describe("callJob", () => {
       status: "network_error",
       outcome: "failed",
     });
+    expect(summary(logs)).toEqual([
+      ["warn", "attempt", "network_error", "retry"],
+      ["warn", "attempt", "network_error", "retry"],
+      ["warn", "attempt", "network_error", "failed"],
+      ["error", "result", "network_error", "failed"],
+    ]);
+    expect(logs.lines()[0]?.error).toEqual(expect.any(String));
   });
 
   it("aborts an attempt after REQUEST_TIMEOUT and retries it", async () => {
@@ -292,21 +332,33 @@ describe("callJob", () => {
   it("fails with 'timeout' when every attempt hangs", async () => {
     const backend = new FakeBackend();
     await backend.plan({ "/cron/ee-recent": [{ hang: true }] });
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent", { REQUEST_TIMEOUT: "100" });
     expect(result).toMatchObject({
       attempts: 3,
       status: "timeout",
       outcome: "failed",
     });
+    expect(summary(logs).at(-1)).toEqual([
+      "error",
+      "result",
+      "timeout",
+      "failed",
+    ]);
   });
 
   it.each([400, 401, 404, 405, 413])("never retries a %i", async (status) => {
     const backend = new FakeBackend();
     await backend.plan({ "/cron/ee-recent": [{ status }, { status: 200 }] });
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent");
 
     expect(result).toMatchObject({ attempts: 1, status, outcome: "failed" });
     expect(await backend.requests()).toHaveLength(1);
+    expect(summary(logs)).toEqual([
+      ["warn", "attempt", status, "failed"],
+      ["error", "result", status, "failed"],
+    ]);
   });
 
   it("logs a 409 as skipped after one attempt, not as a failure", async () => {
@@ -429,9 +481,11 @@ describe("callJob", () => {
     await backend.plan({
       "/cron/ee-recent": [{ status: 500 }, { status: 200 }],
     });
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent");
 
     expect(result).toMatchObject({ attempts: 2, status: 200, replayed: false });
+    expect(summary(logs)[0]).toEqual(["warn", "attempt", 500, "retry"]);
   });
 
   it("logs one line per attempt and one result line, never the token", async () => {
@@ -497,7 +551,12 @@ describe("callJob", () => {
         { status: 301, headers: { Location: `${backend.base}/elsewhere` } },
       ],
     });
+    const logs = captureLogs();
     const result = await call(backend, "ee-recent");
+    expect(summary(logs)).toEqual([
+      ["warn", "attempt", 301, "failed"],
+      ["error", "result", 301, "failed"],
+    ]);
     expect(result).toMatchObject({
       attempts: 1,
       status: 301,

@@ -6,10 +6,19 @@ import {
 import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it, vi } from "vitest";
 import { SCHEDULES } from "../src/schedule";
-import type { Env } from "../src/settings";
+import { ConfigError, type Env } from "../src/settings";
 import worker from "../src/worker";
 import { TEST_TOKEN } from "./fake-backend-types";
-import { accepted, captureLogs, FakeBackend, run, testEnv } from "./helpers";
+import {
+  accepted,
+  callWorker,
+  captureLogs,
+  FakeBackend,
+  fetchWorker,
+  request,
+  run,
+  testEnv,
+} from "./helpers";
 import { scheduleBlock } from "./wrangler-toml";
 
 const UUID =
@@ -27,29 +36,6 @@ async function fire(env: Env, cron: string, scheduledTime = TICK) {
     ctx,
   );
   await waitOnExecutionContext(ctx);
-}
-
-function request(
-  method: string,
-  path: string,
-  { token, body }: { token?: string; body?: string } = {},
-): Request {
-  const headers: Record<string, string> =
-    token === undefined ? {} : { Authorization: `Bearer ${token}` };
-  return new Request(`https://worker.test${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-  });
-}
-
-async function fetchWorker(env: Env, req: Request) {
-  // What the runtime hands a fetch handler is an incoming request; ours is built here.
-  const response = await worker.fetch(
-    req as Request<unknown, IncomingRequestCfProperties>,
-    env,
-  );
-  return { response, body: (await response.json()) as Record<string, any> };
 }
 
 describe("scheduled", () => {
@@ -199,10 +185,19 @@ describe("scheduled", () => {
     ]);
   });
 
-  it("refuses to run without a token", async () => {
+  it("refuses to run without a token, and logs why", async () => {
+    const backend = new FakeBackend();
+    const logs = captureLogs();
     await expect(
-      fire(testEnv({ CRONHOOKS_TOKEN: "" }), "0 */6 * * *"),
+      fire(
+        testEnv({ BACKEND_BASE: backend.base, CRONHOOKS_TOKEN: "" }),
+        "0 */6 * * *",
+      ),
     ).rejects.toThrow(/CRONHOOKS_TOKEN/);
+    expect(await backend.requests()).toEqual([]);
+    expect(logs.lines()).toEqual([
+      expect.objectContaining({ level: "error", setting: "CRONHOOKS_TOKEN" }),
+    ]);
   });
 
   it("runs through the runtime's own scheduled event with the wrangler.toml environment", async () => {
@@ -347,12 +342,22 @@ describe("POST /trigger", () => {
         { status: 409, body: { status: "already_running" } },
       ],
     });
+    const logs = captureLogs();
     const { response, body } = await fetchWorker(
       testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
       request("POST", "/trigger", { token: TEST_TOKEN }),
     );
     expect(response.status).toBe(502);
     expect(body.status).toBe("failed");
+    // Only the failed job's result is an error; the skipped one is not.
+    const errors = logs.lines().filter((line) => line.level === "error");
+    expect(errors).toEqual([
+      expect.objectContaining({
+        event: "result",
+        job: "ee-recent",
+        status: 500,
+      }),
+    ]);
     const outcomes = Object.fromEntries(
       body.results.map(
         (r: { job: string; outcome: string; attempts: number }) => [
@@ -549,14 +554,28 @@ describe("GET /health", () => {
     expect(body.backend).toEqual({ reachable: false, error: "timeout" });
   });
 
-  it("says what is wrong when the Worker is misconfigured", async () => {
+  it("answers 503 misconfigured without the token, naming the missing setting", async () => {
+    const backend = new FakeBackend();
+    const logs = captureLogs();
     const { response, body } = await fetchWorker(
-      testEnv({ CRONHOOKS_TOKEN: "" }),
+      testEnv({ BACKEND_BASE: backend.base, CRONHOOKS_TOKEN: "" }),
       request("GET", "/health"),
     );
-    expect(response.status).toBe(500);
-    expect(body.status).toBe("misconfigured");
-    expect(body.error).toMatch(/CRONHOOKS_TOKEN/);
+    expect(response.status).toBe(503);
+    expect(body).toEqual({
+      status: "misconfigured",
+      setting: "CRONHOOKS_TOKEN",
+      error: expect.stringMatching(/^CRONHOOKS_TOKEN is not set/),
+    });
+    expect(await backend.requests()).toEqual([]);
+    expect(logs.lines()).toEqual([
+      {
+        level: "error",
+        event: "misconfigured",
+        setting: "CRONHOOKS_TOKEN",
+        error: body.error,
+      },
+    ]);
   });
 
   it("works through the runtime's own fetch with the wrangler.toml environment", async () => {
@@ -571,9 +590,9 @@ describe("GET /health", () => {
 
 describe("other requests", () => {
   it.each([
-    ["GET", "/trigger", "POST"],
-    ["POST", "/health", "GET"],
-    ["DELETE", "/trigger", "POST"],
+    ["GET", "/trigger", "POST, OPTIONS"],
+    ["POST", "/health", "GET, OPTIONS"],
+    ["DELETE", "/trigger", "POST, OPTIONS"],
   ])("answers %s %s with 405 and Allow: %s", async (method, path, allow) => {
     const { response, body } = await fetchWorker(
       testEnv(),
@@ -593,6 +612,165 @@ describe("other requests", () => {
       );
       expect(response.status).toBe(404);
       expect(body.status).toBe("not_found");
+    },
+  );
+});
+
+describe("a BACKEND_BASE the Worker refuses", () => {
+  // Refused bases the fake backend would answer: were the check skipped, the
+  // backend would see the request, and the token with it.
+  const reachable = (backend: FakeBackend) => [
+    `http://user:pw@127.0.0.1:${inject("backendPort")}/${backend.namespace}`,
+    `${backend.base}?next=/`,
+    `${backend.base}#top`,
+  ];
+  // The rest would leave this machine: any fetch at all fails the test.
+  const unreachable = [
+    "https://example.com",
+    "https://staging.example.com",
+    "https://yoursite.example",
+    "https://backend.invalid",
+    "https://django.test",
+    "http://yoursite.org",
+    "http://10.0.0.5:8000",
+    "not a url",
+    "",
+  ];
+
+  /** A fetch that must never happen; a call is recorded, and goes nowhere. */
+  function forbidFetch() {
+    return vi
+      .spyOn(globalThis, "fetch")
+      .mockRejectedValue(new Error("the Worker fetched a refused base"));
+  }
+
+  it.each(unreachable)(
+    "%j: a cron tick logs one error line, fetches nothing and fails",
+    async (base) => {
+      const fetch = forbidFetch();
+      const logs = captureLogs();
+      await expect(
+        fire(
+          testEnv({ ENVIRONMENT: "production", BACKEND_BASE: base }),
+          "*/5 * * * *",
+        ),
+      ).rejects.toThrow(/^BACKEND_BASE /);
+      expect(fetch).not.toHaveBeenCalled();
+      expect(logs.lines()).toEqual([
+        {
+          level: "error",
+          event: "misconfigured",
+          setting: "BACKEND_BASE",
+          error: expect.stringMatching(/^BACKEND_BASE /),
+        },
+      ]);
+    },
+  );
+
+  it("sends nothing to a refused base that would answer", async () => {
+    const backend = new FakeBackend();
+    const logs = captureLogs();
+    for (const base of reachable(backend)) {
+      const env = testEnv({ ENVIRONMENT: "production", BACKEND_BASE: base });
+      await expect(fire(env, "*/5 * * * *")).rejects.toThrow(ConfigError);
+      const health = await callWorker(
+        env,
+        request("GET", "/health", { token: TEST_TOKEN }),
+      );
+      expect(health.status).toBe(503);
+      const trigger = await callWorker(
+        env,
+        request("POST", "/trigger", { token: TEST_TOKEN }),
+      );
+      expect(trigger.status).toBe(503);
+    }
+    expect(await backend.requests()).toEqual([]);
+    expect(logs.lines()).toHaveLength(3 * 3); // one per event
+    expect(logs.raw().join("\n")).not.toContain(TEST_TOKEN);
+  });
+
+  it.each(unreachable)(
+    "%j: /health answers 503 misconfigured, naming the problem",
+    async (base) => {
+      const fetch = forbidFetch();
+      const logs = captureLogs();
+      const { response, body } = await fetchWorker(
+        testEnv({ BACKEND_BASE: base }),
+        request("GET", "/health", { token: TEST_TOKEN }),
+      );
+      expect(response.status).toBe(503);
+      expect(response.headers.get("Content-Type")).toBe("application/json");
+      expect(body).toEqual({
+        status: "misconfigured",
+        setting: "BACKEND_BASE",
+        error: expect.stringMatching(/^BACKEND_BASE /),
+      });
+      expect(JSON.stringify(body)).not.toContain(TEST_TOKEN);
+      expect(fetch).not.toHaveBeenCalled();
+      expect(logs.lines()).toEqual([
+        expect.objectContaining({ event: "misconfigured", error: body.error }),
+      ]);
+    },
+  );
+
+  it("/health says which problem it is, and never the credentials in the URL", async () => {
+    const logs = captureLogs();
+    const answers = await Promise.all(
+      [
+        "https://example.com",
+        "http://yoursite.org",
+        "https://admin:hunter2@yoursite.org",
+      ].map(async (base) => {
+        const { body } = await fetchWorker(
+          testEnv({ BACKEND_BASE: base }),
+          request("GET", "/health"),
+        );
+        return body.error as string;
+      }),
+    );
+    expect(answers).toEqual([
+      expect.stringMatching(/placeholder: example\.com is reserved/),
+      expect.stringMatching(/https:\/\/ URL: http:\/\/ is allowed only/),
+      expect.stringMatching(/must not hold credentials/),
+    ]);
+    expect(logs.raw().join("\n")).not.toContain("hunter2");
+  });
+
+  it.each(unreachable)(
+    "%j: /trigger refuses with 503 misconfigured, even with the token",
+    async (base) => {
+      const fetch = forbidFetch();
+      const logs = captureLogs();
+      const { response, body } = await fetchWorker(
+        testEnv({ BACKEND_BASE: base }),
+        request("POST", "/trigger?job=check-current", { token: TEST_TOKEN }),
+      );
+      expect(response.status).toBe(503);
+      expect(body).toMatchObject({
+        status: "misconfigured",
+        setting: "BACKEND_BASE",
+      });
+      expect(fetch).not.toHaveBeenCalled();
+      expect(logs.lines()).toHaveLength(1);
+    },
+  );
+
+  // [::1] is accepted too (settings.test.ts); the fake backend listens on IPv4 only.
+  it.each(["http://localhost:PORT/NS", "http://127.0.0.1:PORT/NS"])(
+    "%s, a base on this machine, is called over http",
+    async (template) => {
+      const backend = new FakeBackend();
+      const base = template
+        .replace("PORT", String(inject("backendPort")))
+        .replace("NS", backend.namespace);
+      const { response } = await fetchWorker(
+        testEnv({ BACKEND_BASE: base }),
+        request("GET", "/health"),
+      );
+      expect(response.status).toBe(200);
+      expect((await backend.requests()).map((r) => r.path)).toEqual([
+        "/health",
+      ]);
     },
   );
 });
