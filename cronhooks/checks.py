@@ -15,7 +15,8 @@ from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
-from cronhooks import alerts
+from cronhooks.alerts import InvalidAlertBackend
+from cronhooks.alerts import notify as alerts
 from cronhooks.auth import TOKEN_CHARACTERS
 from cronhooks.conf import (
     DEFAULTS,
@@ -351,7 +352,7 @@ def check_alerts(
         try:
             path, options = alerts.backend_entry(alias, entry)
             backend = alerts.load_backend(alias, path, options)
-        except alerts.InvalidAlertBackend as error:
+        except InvalidAlertBackend as error:
             errors.append(
                 Error(
                     str(error),

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from cronhooks.exceptions import BackendUnavailable, TriggerRejected
 
@@ -77,9 +77,6 @@ class LockBackend(ABC):
     ``{"BACKEND": "dotted.path.Class", "OPTIONS": {...}}``; ``OPTIONS`` are
     passed to ``__init__`` as keyword arguments.
     """
-
-    #: Whether ``Lease.fencing_token`` increases strictly with each grant.
-    supports_fencing: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         if options:

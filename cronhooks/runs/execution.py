@@ -25,7 +25,7 @@ from django.core.management import call_command
 from django.db import Error
 from django.utils import timezone
 
-from cronhooks import alerts
+from cronhooks.alerts import notify
 from cronhooks.conf import conf
 from cronhooks.context import RunContext
 from cronhooks.context import _current as _current_run
@@ -163,7 +163,7 @@ class Execution:
             attempt=run.attempt,
             fencing_token=run.fencing_token,
         )
-        alerts.run_started(self.job, run)
+        notify.run_started(self.job, run)
         keeper = LeaseKeeper(self.lease.backend, lease) if lease else None  # type: ignore[arg-type]
         context = RunContext(
             run_id=run.run_id,
@@ -262,7 +262,7 @@ class Execution:
             # Before the retry: ImmediateBackend runs it right away, here.
             self._release()
         retried = bool(self.recorded and self.retry and self.retry(run))
-        alerts.run_finished(self.job, run, final=not retried)
+        notify.run_finished(self.job, run, final=not retried)
         if self.recorded and stopping:  # pragma: no cover  (see _stop_stuck)
             self._release()
 

@@ -26,7 +26,7 @@ import structlog
 from django.db import Error, router, transaction
 from django.utils import timezone
 
-from cronhooks import alerts
+from cronhooks.alerts import notify
 from cronhooks.conf import conf
 from cronhooks.exceptions import BackendUnavailable, JobDisabled, TriggerRejected
 from cronhooks.jobs import Job, get_job
@@ -267,7 +267,7 @@ def run_queued(run_id: str, params: Mapping[str, Any]) -> str:
             if not _end_unstarted(run, JobRun.Status.FAILED, rejection):
                 return _not_queued()  # pragma: no cover  (down as another runs it)
             retried = schedule_retry(job, run, cleaned)
-            alerts.run_finished(job, run, final=not retried)
+            notify.run_finished(job, run, final=not retried)
         except TriggerRejected as rejection:
             # Another holder kept the job's lock past LOCK_WAIT: if that is
             # another worker running this very run, it is left alone.
