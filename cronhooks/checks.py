@@ -457,7 +457,7 @@ def _check_secret_params(background: list[Job]) -> list[CheckMessage]:
     """A background run's parameters travel in its task's arguments, which the
     task engine stores as they are (its admin, Redis), unlike the run history,
     which never stores a secret-looking parameter's value."""
-    from cronhooks.runs.recording import looks_secret
+    from cronhooks.redaction import looks_secret
 
     return [
         Warning(

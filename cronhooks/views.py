@@ -37,6 +37,7 @@ from cronhooks.ratelimit import (
     client_address,
     record_auth_failure,
 )
+from cronhooks.redaction import redact_value
 from cronhooks.runs import Outcome, Trigger, reject, run_job
 from cronhooks.runs.outcome import run_json
 from cronhooks.runs.tasks import runs_in_workers
@@ -69,7 +70,7 @@ def _respond(
 def _refusal(rejection: TriggerRejected, correlation: str) -> JsonResponse:
     """A refused read (of /health or a run's status): nothing is recorded."""
     return _respond(
-        {"status": "rejected", "error": rejection.as_dict()},
+        {"status": "rejected", "error": redact_value(rejection.as_dict())},
         status=rejection.status_code,
         correlation=correlation,
         headers=dict(rejection.headers),

@@ -24,17 +24,16 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
 from cronhooks.alerts.base import Alert, AlertBackend, AlertKind, InvalidAlertBackend
-from cronhooks.alerts.delivery import Delivery, deliver, ping, scrub, start
+from cronhooks.alerts.delivery import Delivery, deliver, ping, start
 from cronhooks.conf import conf
 from cronhooks.jobs import Job
 from cronhooks.log import get_logger
 from cronhooks.models import FAILURES, FINISHED, JobRun
+from cronhooks.redaction import option_secrets, redact, url_secrets
 
 logger = get_logger()
 
 ENTRY_KEYS = frozenset({"BACKEND", "OPTIONS"})
-# Option values shorter than this are not taken for secrets when scrubbing.
-MIN_SECRET_LENGTH = 12
 # Enough for a traceback's last lines in the monitor's event log.
 MAX_PING_BODY = 10_000
 
@@ -119,39 +118,19 @@ def _log_failure(error: Exception, job: Job) -> None:
     logger.error(
         "alerts_failed",
         error=type(error).__name__,
-        traceback=scrub("".join(traceback.format_exception(error)), _secrets_of(job)),
+        traceback=redact("".join(traceback.format_exception(error)), _secrets_of(job)),
     )
 
 
 def _secrets_of(job: Job) -> list[str]:
-    """Every value that may hold a secret: tokens, URLs and alert options."""
-    options: list[str] = []
-    for entry in conf.alerts.values():
-        if isinstance(entry, Mapping):
-            options += _strings(entry.get("OPTIONS", {}))
-    options += _strings(job.alerts or {})
-    # Short option values ("smtp", True as text) are not secrets, and
-    # scrubbing them would garble the traceback's file paths.
-    long_options = [value for value in options if len(value) >= MIN_SECRET_LENGTH]
-    return [*conf.tokens, *url_secrets(job.heartbeat_url), *long_options]
-
-
-def url_secrets(url: str) -> list[str]:
-    """A secret URL as it may appear: whole, and without its query string."""
-    if not url:
-        return []
-    return [url, urlunsplit(urlsplit(url)._replace(query="", fragment=""))]
-
-
-def _strings(value: object) -> list[str]:
-    """Every string inside ``value``, through dicts, lists and tuples."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if isinstance(value, list | tuple):
-        return [text for item in value for text in _strings(item)]
-    return []
+    """Every value that may hold a secret: URLs and alert options (tokens are
+    always redacted)."""
+    options = [
+        entry.get("OPTIONS", {})
+        for entry in conf.alerts.values()
+        if isinstance(entry, Mapping)
+    ]
+    return [*url_secrets(job.heartbeat_url), *option_secrets([*options, job.alerts])]
 
 
 def signal_url(url: str, signal: str) -> str:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from cronhooks.conf import conf
 from cronhooks.exceptions import TriggerRejected
 from cronhooks.models import ACTIVE, JobRun
+from cronhooks.redaction import redact_value
 
 
 def status_path(run: JobRun) -> str:
@@ -100,7 +101,8 @@ class Outcome:
                 # None for a refusal that was not recorded: no run to point at.
                 "run_id": run.run_id if self.recorded else None,
                 "correlation_id": run.correlation_id,
-                "error": self.rejection.as_dict(),
+                # A refusal may quote what the caller sent: a token, by mistake.
+                "error": redact_value(self.rejection.as_dict()),
             }
         body = run_json(run)
         if self.accepted:
