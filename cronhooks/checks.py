@@ -15,8 +15,7 @@ from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
-from cronhooks.alerts import InvalidAlertBackend
-from cronhooks.alerts import notify as alerts
+from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
 from cronhooks.auth import TOKEN_CHARACTERS
 from cronhooks.conf import (
     DEFAULTS,
@@ -350,8 +349,8 @@ def check_alerts(
     usable: dict[str, tuple[str, dict[str, Any]]] = {}
     for alias, entry in entries.items():
         try:
-            path, options = alerts.backend_entry(alias, entry)
-            backend = alerts.load_backend(alias, path, options)
+            path, options = alert_backends.parse_entry(alias, entry)
+            backend = alert_backends.load(alias, path, options)
         except InvalidAlertBackend as error:
             errors.append(
                 Error(
@@ -384,7 +383,7 @@ def check_alerts(
                 )
             elif alias in usable:
                 path, options = usable[alias]
-                backend = alerts.load_backend(alias, path, {**options, **overrides})
+                backend = alert_backends.load(alias, path, {**options, **overrides})
                 errors.extend(
                     Error(
                         f"Job {job.name!r}, alert backend {alias!r}: {problem}",

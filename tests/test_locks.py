@@ -195,7 +195,7 @@ def test_the_default_backend_is_the_database_lease(settings: Any) -> None:
     ("path", "options", "message"),
     [
         ("cronhooks.locks.nope.Backend", {}, "Could not import lock backend"),
-        ("cronhooks.jobs.Job", {}, "is not a LockBackend subclass"),
+        ("cronhooks.jobs.Job", {}, "is not a subclass of LockBackend"),
         (
             "cronhooks.locks.database.DatabaseLockBackend",
             {"COLOUR": "red"},

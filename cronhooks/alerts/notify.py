@@ -16,14 +16,18 @@ import traceback
 import weakref
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
-from django.utils.module_loading import import_string
 
-from cronhooks.alerts.base import Alert, AlertBackend, AlertKind, InvalidAlertBackend
+from cronhooks.alerts.base import (
+    Alert,
+    AlertBackend,
+    AlertKind,
+    InvalidAlertBackend,
+    alert_backends,
+)
 from cronhooks.alerts.delivery import Delivery, deliver, ping, start
 from cronhooks.conf import conf
 from cronhooks.jobs import Job
@@ -33,7 +37,6 @@ from cronhooks.redaction import option_secrets, redact, url_secrets
 
 logger = get_logger()
 
-ENTRY_KEYS = frozenset({"BACKEND", "OPTIONS"})
 # Enough for a traceback's last lines in the monitor's event log.
 MAX_PING_BODY = 10_000
 
@@ -43,37 +46,6 @@ MAX_PING_BODY = 10_000
 _start_pings: weakref.WeakValueDictionary[str, threading.Thread] = (
     weakref.WeakValueDictionary()
 )
-
-
-def load_backend(alias: str, path: str, options: Mapping[str, Any]) -> AlertBackend:
-    try:
-        backend_class = import_string(path)
-    except ImportError as error:
-        raise InvalidAlertBackend(
-            f"Could not import alert backend {path!r} ({alias!r}): {error}"
-        ) from error
-    if not (
-        isinstance(backend_class, type) and issubclass(backend_class, AlertBackend)
-    ):
-        raise InvalidAlertBackend(f"{path!r} ({alias!r}) is not an AlertBackend.")
-    backend: AlertBackend = backend_class(alias, options)
-    return backend
-
-
-def backend_entry(alias: object, entry: object) -> tuple[str, dict[str, Any]]:
-    """An ``ALERTS`` entry's dotted path and options, or ``InvalidAlertBackend``."""
-    if (
-        not isinstance(alias, str)
-        or not isinstance(entry, Mapping)
-        or set(entry) - ENTRY_KEYS
-        or not isinstance(entry.get("BACKEND"), str)
-        or not isinstance(entry.get("OPTIONS", {}), Mapping)
-    ):
-        raise InvalidAlertBackend(
-            f"CRONHOOKS['ALERTS'][{alias!r}] must be a dict with a 'BACKEND' "
-            "dotted path and optional 'OPTIONS' dict, and nothing else."
-        )
-    return entry["BACKEND"], dict(entry.get("OPTIONS", {}))
 
 
 def run_started(job: Job, run: JobRun) -> None:
@@ -216,14 +188,22 @@ def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
 def _backends(job: Job) -> list[AlertBackend]:
     overrides = job.alerts or {}
     backends = []
-    for alias, entry in conf.alerts.items():
+    for alias in alert_backends.aliases():
         try:
-            path, options = backend_entry(alias, entry)
-            options.update(overrides.get(alias, {}))
-            backends.append(load_backend(alias, path, options))
+            backends.append(
+                alert_backends.get(
+                    alias,
+                    overrides.get(alias),
+                    scope=job.name if alias in overrides else "",
+                )
+            )
         except InvalidAlertBackend as error:
             # Reported by the system checks; the other channels still work.
-            logger.error("alert_backend_misconfigured", alias=alias, error=str(error))
+            logger.error(
+                "alert_backend_misconfigured",
+                alias=alias,
+                error=redact(str(error), _secrets_of(job)),
+            )
     return backends
 
 
