@@ -399,7 +399,8 @@ def check_tasks(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Background jobs need a task backend that runs them somewhere else."""
-    from cronhooks.runs.tasks import INLINE_BACKENDS, TasksUnavailable, task_backend
+    from cronhooks.exceptions import TasksUnavailable
+    from cronhooks.runs.tasks import INLINE_BACKENDS, task_backend
 
     background = [
         job for job in definitions().values() if isinstance(job, Job) and job.background

@@ -12,6 +12,7 @@ from cronhooks.locks.base import (
     Holder,
     Lease,
     LockBackend,
+    LockError,
     LockHeld,
     LockUnavailable,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "InvalidLockBackend",
     "Lease",
     "LockBackend",
+    "LockError",
     "LockHeld",
     "LockUnavailable",
     "get_backend",

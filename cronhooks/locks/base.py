@@ -9,35 +9,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cronhooks.exceptions import BackendUnavailable, TriggerRejected
+
+class LockError(Exception):
+    """What a lock backend raises; the run path decides what it means for
+    the trigger (``runs.execution``)."""
 
 
-class LockHeld(TriggerRejected):
+class LockHeld(LockError):
     """Another run of the job holds its lock."""
 
-    status_code = 409
-    code = "already_running"
-
     def __init__(self, job: str, holder: Holder | None) -> None:
-        details = {}
         message = f"Job {job!r} is already running."
         if holder is not None:
-            details = {
-                "run_id": holder.run_id,
-                "status": "running",
-                "since": holder.since.isoformat(),
-            }
             message = (
                 f"Job {job!r} is already running (run {holder.run_id}, since "
                 f"{holder.since.isoformat()})."
             )
-        super().__init__(message, details=details)
+        super().__init__(message)
+        self.job = job
+        self.holder = holder
 
 
-class LockUnavailable(BackendUnavailable):
+class LockUnavailable(LockError):
     """The lock backend could not be reached: fail closed."""
-
-    code = "lock_unavailable"
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,16 @@ from cronhooks.alerts import notify
 from cronhooks.conf import conf
 from cronhooks.context import RunContext
 from cronhooks.context import _current as _current_run
+from cronhooks.exceptions import JobLocked, LockBackendUnavailable, TriggerRejected
 from cronhooks.jobs import Job
-from cronhooks.locks import Lease, LockBackend, LockHeld, LockUnavailable, get_backend
+from cronhooks.locks import (
+    Lease,
+    LockBackend,
+    LockError,
+    LockHeld,
+    LockUnavailable,
+    get_backend,
+)
 from cronhooks.locks.keeper import LeaseKeeper
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
@@ -58,9 +66,21 @@ def lock_backend() -> LockBackend:
         return get_backend()
     except ImproperlyConfigured as error:
         logger.error("lock_backend_misconfigured", error=str(error))
-        raise LockUnavailable(
+        raise LockBackendUnavailable(
             "The lock backend is misconfigured; run `manage.py check`."
         ) from None
+
+
+def refusal(error: LockError) -> TriggerRejected:
+    """What a lock backend's exception means for the trigger that met it."""
+    if isinstance(error, LockHeld):
+        holder = error.holder
+        if holder is None:
+            return JobLocked(error.job)
+        return JobLocked(
+            error.job, run_id=holder.run_id, since=holder.since.isoformat()
+        )
+    return LockBackendUnavailable(str(error))
 
 
 class JobLease:
@@ -82,15 +102,15 @@ class JobLease:
                 self.lease = self.backend.acquire(
                     self.job.name, self.run.run_id, self.job.lock_ttl
                 )
-            except LockHeld:
+            except LockHeld as error:
                 if time.monotonic() >= deadline:
-                    raise
+                    raise refusal(error) from None
                 time.sleep(0.1)
                 continue
             except LockUnavailable as error:
                 if not conf.lock_fail_open:
                     logger.error("lock_unavailable", error=str(error), exc_info=True)
-                    raise
+                    raise refusal(error) from error
                 logger.warning("running_without_lock", error=str(error), exc_info=True)
             return self.lease
 
@@ -145,7 +165,7 @@ class Execution:
 
         ``start`` records the run as running (or refuses it, raising a
         ``TriggerRejected``, and then the lock is freed again). So do lock
-        failures: ``LockHeld`` and ``LockUnavailable``.
+        failures: ``JobLocked`` and ``LockBackendUnavailable``.
         """
         run = self.run
         lease = self.lease.acquire(wait=lock_wait)

@@ -8,10 +8,10 @@ from typing import Any
 
 from django.urls import reverse
 
+from cronhooks import responses
 from cronhooks.conf import conf
 from cronhooks.exceptions import TriggerRejected
 from cronhooks.models import ACTIVE, JobRun
-from cronhooks.redaction import redact_value
 
 
 def status_path(run: JobRun) -> str:
@@ -77,7 +77,7 @@ class Outcome:
     def status_code(self) -> int:
         """The HTTP status this outcome answers with."""
         if self.rejection is not None:
-            return self.rejection.status_code
+            return responses.status_code(self.rejection)
         if self.accepted:
             return 202
         if not self.recorded:
@@ -101,8 +101,7 @@ class Outcome:
                 # None for a refusal that was not recorded: no run to point at.
                 "run_id": run.run_id if self.recorded else None,
                 "correlation_id": run.correlation_id,
-                # A refusal may quote what the caller sent: a token, by mistake.
-                "error": redact_value(self.rejection.as_dict()),
+                "error": responses.error_body(self.rejection),
             }
         body = run_json(run)
         if self.accepted:
