@@ -24,10 +24,10 @@ from django.utils import timezone
 
 from cronhooks.exceptions import BackendUnavailable, Busy
 from cronhooks.jobs import Job, all_jobs
+from cronhooks.liveness import holder_gone, queue_expired
 from cronhooks.locks import get_backend
 from cronhooks.log import get_logger
 from cronhooks.models import ACTIVE, JobRun
-from cronhooks.status import holder_gone, queue_expired
 
 logger = get_logger()
 
