@@ -197,3 +197,11 @@ def test_a_single_token_string_is_one_token(settings: Any) -> None:
     settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": "short"}
 
     assert token_problems() == [TokenProblem(1, "too_short", 5)]
+
+
+def test_tokens_of_the_wrong_type_are_left_to_the_settings_check(
+    settings: Any,
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": {"a": TOKEN}}
+
+    assert token_problems() == []

@@ -13,7 +13,12 @@ from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
 from cronhooks.alerts.slack import SlackAlertBackend
 from cronhooks.checks import check_alerts, check_locks
 from cronhooks.jobs import get_job
-from cronhooks.locks import InvalidLockBackend, get_backend, load_backend
+from cronhooks.locks import (
+    InvalidLockBackend,
+    get_backend,
+    load_backend,
+    lock_backends,
+)
 from cronhooks.locks.database import DatabaseLockBackend
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines
@@ -94,6 +99,10 @@ def test_a_lock_backend_that_cannot_be_built_is_not_kept(settings: Any) -> None:
     for _ in range(2):
         with pytest.raises(InvalidLockBackend, match="Could not import lock backend"):
             get_backend()
+
+
+def test_locks_is_one_entry_known_as_default() -> None:
+    assert lock_backends.aliases() == ["default"]
 
 
 def test_load_builds_a_new_backend_every_time() -> None:

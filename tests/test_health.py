@@ -208,3 +208,16 @@ def test_no_token_configured_makes_health_unhealthy(
     assert client.get("/health").status_code == 503
     [result] = [result for result in run_checks() if result.name == "auth"]
     assert result == CheckResult("auth", False, "no token configured")
+
+
+def test_a_misconfigured_lock_backend_is_reported_not_described(
+    client: Client, settings: Any, auth: dict[str, str]
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": {"BACKEND": "nope.Nope"}}
+
+    response = client.get("/health", headers=auth)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["locks"] == {"ok": False, "detail": "misconfigured"}
+    assert body["locks"] is None
