@@ -84,7 +84,8 @@ class AlertBackend(ABC):
     ``{"alias": {"BACKEND": "dotted.path.Class", "OPTIONS": {...}}}``; a job's
     ``alerts`` overrides are already merged into ``options``. ``send`` runs in
     a thread of its own with no database access; it raises on failure, and
-    the caller logs it.
+    the caller logs it. One instance serves every run of the process (see
+    ``alert_backends``), so ``send`` may run in several threads at once.
     """
 
     #: The OPTIONS keys this backend understands; others are a check error.
