@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 from django.http import HttpRequest
 
-from cronhooks.conf import conf
+from cronhooks.conf import MIN_TOKEN_LENGTH, conf
 from cronhooks.exceptions import AuthenticationFailed
 
 # Query-string names a client might try to slip a token through.
@@ -16,6 +18,35 @@ TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "auth", "bearer", "api_k
 # What an Authorization header can carry: printable ASCII without spaces.
 TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 _BEARER_RE = re.compile(rf"Bearer +({TOKEN_CHARACTERS.pattern})", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TokenProblem:
+    """Why a configured token cannot be used; it is named by its position in
+    ``CRONHOOKS["TOKENS"]`` (from 1), never shown."""
+
+    position: int
+    kind: Literal["not_a_string", "unsendable", "too_short"]
+    length: int = 0
+
+
+def token_problems() -> list[TokenProblem]:
+    """Every unusable entry of ``CRONHOOKS["TOKENS"]``: for the system checks
+    at deploy time and for /health while serving."""
+    entries = conf.raw.get("TOKENS", [])
+    if isinstance(entries, str):
+        entries = [entries]
+    if not isinstance(entries, list | tuple):
+        return []  # a wrong type: reported by the settings check
+    problems = []
+    for position, token in enumerate(entries, start=1):
+        if not isinstance(token, str) or not token:
+            problems.append(TokenProblem(position, "not_a_string"))
+        elif not TOKEN_CHARACTERS.fullmatch(token):
+            problems.append(TokenProblem(position, "unsendable"))
+        elif len(token) < MIN_TOKEN_LENGTH:
+            problems.append(TokenProblem(position, "too_short", len(token)))
+    return problems
 
 
 def token_matches(candidate: str) -> bool:

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
-from cronhooks import alerts
+from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
 from cronhooks.auth import TOKEN_CHARACTERS
 from cronhooks.conf import (
     DEFAULTS,
@@ -350,9 +350,9 @@ def check_alerts(
     usable: dict[str, tuple[str, dict[str, Any]]] = {}
     for alias, entry in entries.items():
         try:
-            path, options = alerts.backend_entry(alias, entry)
-            backend = alerts.load_backend(alias, path, options)
-        except alerts.InvalidAlertBackend as error:
+            path, options = alert_backends.parse_entry(alias, entry)
+            backend = alert_backends.load(alias, path, options)
+        except InvalidAlertBackend as error:
             errors.append(
                 Error(
                     str(error),
@@ -384,7 +384,7 @@ def check_alerts(
                 )
             elif alias in usable:
                 path, options = usable[alias]
-                backend = alerts.load_backend(alias, path, {**options, **overrides})
+                backend = alert_backends.load(alias, path, {**options, **overrides})
                 errors.extend(
                     Error(
                         f"Job {job.name!r}, alert backend {alias!r}: {problem}",
@@ -400,7 +400,8 @@ def check_tasks(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Background jobs need a task backend that runs them somewhere else."""
-    from cronhooks.runs.tasks import INLINE_BACKENDS, TasksUnavailable, task_backend
+    from cronhooks.exceptions import TasksUnavailable
+    from cronhooks.runs.tasks import INLINE_BACKENDS, task_backend
 
     background = [
         job for job in definitions().values() if isinstance(job, Job) and job.background
@@ -457,7 +458,7 @@ def _check_secret_params(background: list[Job]) -> list[CheckMessage]:
     """A background run's parameters travel in its task's arguments, which the
     task engine stores as they are (its admin, Redis), unlike the run history,
     which never stores a secret-looking parameter's value."""
-    from cronhooks.runs.recording import looks_secret
+    from cronhooks.redaction import looks_secret
 
     return [
         Warning(

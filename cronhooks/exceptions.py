@@ -1,12 +1,15 @@
-"""Every way a trigger can be refused, each with its one HTTP status code."""
+"""Every way a trigger can be refused.
+
+A refusal says what went wrong (``code``, ``message``, ``details``) and the
+facts an answer needs (the methods allowed, when to retry); which HTTP status
+and headers it is answered with is ``responses.py``'s business alone.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
-
-from cronhooks.conf import conf
 
 
 class InvalidJobDefinition(ImproperlyConfigured):
@@ -21,12 +24,10 @@ class TriggerRejected(Exception):
     """A trigger that was refused before its job ran.
 
     ``code`` is a stable machine-readable reason, stored on the run record and
-    sent in the response; ``status_code`` is the HTTP status it maps to.
+    sent in the response.
     """
 
-    status_code = 400
     code = "rejected"
-    headers: Mapping[str, str] = {}
 
     def __init__(
         self, message: str, *, details: Mapping[str, str] | None = None
@@ -43,122 +44,138 @@ class TriggerRejected(Exception):
 
 
 class MethodNotAllowed(TriggerRejected):
-    status_code = 405
     code = "method_not_allowed"
 
     def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
         super().__init__(f"{method} is not allowed; use {', '.join(allowed)}.")
-        self.headers = {"Allow": ", ".join(allowed)}
+        self.allowed = allowed
 
 
 class AuthenticationFailed(TriggerRejected):
-    status_code = 401
     code = "unauthorized"
 
     def __init__(self, message: str, *, invalid_token: bool = False) -> None:
         super().__init__(message)
-        # RFC 6750 section 3: say "invalid_token" only when one was presented.
-        challenge = 'Bearer realm="cronhooks"'
-        if invalid_token:
-            challenge += ', error="invalid_token"'
-        self.headers = {"WWW-Authenticate": challenge}
+        # A token was presented, and it is not one of ours.
+        self.invalid_token = invalid_token
 
 
 class BodyTooLarge(TriggerRejected):
-    status_code = 413
     code = "body_too_large"
 
 
 class InvalidBody(TriggerRejected):
-    status_code = 400
     code = "invalid_body"
 
 
 class InvalidParameters(TriggerRejected):
-    status_code = 400
     code = "invalid_parameters"
 
 
 class InvalidIdempotencyKey(TriggerRejected):
-    status_code = 400
     code = "invalid_idempotency_key"
 
 
-class IdempotencyKeyInProgress(TriggerRejected):
+class Busy(TriggerRejected):
+    """The job, or the request's key, is taken by a run still going."""
+
+
+class IdempotencyKeyInProgress(Busy):
     """The first request with this key is still running its job."""
 
-    status_code = 409
     code = "idempotency_key_in_progress"
+
+
+class JobLocked(Busy):
+    """Another run holds the job's lock (``locks.LockHeld``)."""
+
+    code = "already_running"
+
+    def __init__(
+        self, job: str, *, run_id: str | None = None, since: str | None = None
+    ) -> None:
+        details = {}
+        message = f"Job {job!r} is already running."
+        if run_id is not None and since is not None:
+            details = {"run_id": run_id, "status": "running", "since": since}
+            message = f"Job {job!r} is already running (run {run_id}, since {since})."
+        super().__init__(message, details=details)
 
 
 class IdempotencyKeyReused(TriggerRejected):
     """The key was first used with other parameters."""
 
-    status_code = 422
     code = "idempotency_key_reused"
 
 
 class RateLimited(TriggerRejected):
     """Too many requests in the current window (see ratelimit.py)."""
 
-    status_code = 429
     code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
+        # Seconds until the window that refused it ends.
         self.retry_after = retry_after
-        self.headers = {"Retry-After": str(retry_after)}
 
 
 class UnknownJob(TriggerRejected):
-    status_code = 404
     code = "unknown_job"
 
 
 class UnknownRun(TriggerRejected):
-    status_code = 404
     code = "unknown_run"
 
 
-# A switch is not flipped back within a scheduler's retries: a Retry-After
-# this long tells the Worker (and any polite client) not to retry this tick.
-SWITCHED_OFF = {"Retry-After": "3600"}
+class SwitchedOff(TriggerRejected):
+    """Refused until someone changes the settings or deploys: retrying within
+    the scheduler's tick would be refused too."""
 
 
-class JobDisabled(TriggerRejected):
-    status_code = 503
+class JobDisabled(SwitchedOff):
     code = "job_disabled"
-    headers = SWITCHED_OFF
 
 
-class JobsDisabled(TriggerRejected):
-    status_code = 503
+class JobsDisabled(SwitchedOff):
     code = "jobs_disabled"
-    headers = SWITCHED_OFF
 
 
-class JobMisconfigured(TriggerRejected):
+class CommandUnavailable(SwitchedOff):
+    """The job's command (or callable) does not resolve in this process."""
+
+    code = "command_unavailable"
+
+
+class Misconfigured(TriggerRejected):
+    """The deployment cannot run this trigger as configured."""
+
+
+class JobMisconfigured(Misconfigured):
     """The job's definition is invalid; ``manage.py check`` says why."""
 
-    status_code = 503
     code = "job_misconfigured"
 
 
-class CommandUnavailable(TriggerRejected):
-    """The job's command (or callable) does not resolve in this process."""
+class TasksUnavailable(Misconfigured):
+    """A background run was asked for, but no task backend is configured."""
 
-    status_code = 503
-    code = "command_unavailable"
-    # Only a deploy fixes it: retrying within this tick would be refused too.
-    headers = SWITCHED_OFF
+    code = "tasks_unavailable"
 
 
 class BackendUnavailable(TriggerRejected):
     """Something the run needs (the database, a lock server) is down."""
 
-    status_code = 503
     code = "backend_unavailable"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.headers = {"Retry-After": str(conf.retry_after)}
+
+class LockBackendUnavailable(BackendUnavailable):
+    """The lock backend could not be reached (``locks.LockUnavailable``), or
+    is misconfigured: fail closed."""
+
+    code = "lock_unavailable"
+
+
+class QueueUnavailable(BackendUnavailable):
+    """The task backend refused or could not take the run."""
+
+    code = "queue_unavailable"

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router
 
-from cronhooks.checks import check_tokens
+from cronhooks.auth import token_problems
 from cronhooks.conf import conf
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import all_jobs, definitions
@@ -42,13 +42,12 @@ def check_database() -> CheckResult:
 
 
 def check_auth() -> CheckResult:
+    if not conf.tokens:
+        return CheckResult("auth", False, "no token configured")
     # The same rules as the system checks, which only run at deploy time.
-    problems = check_tokens()
-    if not problems:
-        return CheckResult("auth", True)
-    if conf.tokens:
+    if token_problems():
         return CheckResult("auth", False, "a configured token is invalid")
-    return CheckResult("auth", False, "no token configured")
+    return CheckResult("auth", True)
 
 
 def check_jobs() -> CheckResult:

@@ -28,9 +28,9 @@ from cronhooks.exceptions import (
     InvalidIdempotencyKey,
 )
 from cronhooks.jobs import Job
+from cronhooks.liveness import holder_gone, queue_expired
 from cronhooks.log import get_logger
 from cronhooks.models import IdempotencyKey, JobRun
-from cronhooks.status import holder_gone, queue_expired
 
 logger = get_logger()
 

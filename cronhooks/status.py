@@ -23,21 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cronsim import CronSim
-from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from cronhooks.jobs import Job, all_jobs
-from cronhooks.locks import LockUnavailable, get_backend
-from cronhooks.log import get_logger
+from cronhooks.liveness import holder_gone, queue_expired
 from cronhooks.models import FAILURES, JobRun
-
-logger = get_logger()
-
-
-def queue_expired(job: Job, run: JobRun, now: datetime) -> bool:
-    """Whether a queued run has waited past its job's queue_timeout."""
-    queued_at = run.queued_at or run.started_at
-    return queued_at < now - timedelta(seconds=job.queue_timeout)
 
 
 def previous_tick(schedule: str, at: datetime) -> datetime:
@@ -217,14 +207,3 @@ def job_statuses(
 
 def _newest(run: JobRun) -> tuple[datetime, str]:
     return (run.started_at, run.run_id)
-
-
-def holder_gone(run: JobRun) -> bool:
-    """Whether the job's lock is no longer held by ``run`` (False if unknown)."""
-    try:
-        holder = get_backend().holder(run.job)
-    except (LockUnavailable, ImproperlyConfigured):
-        # Cannot tell; "running" is what the record says.
-        logger.warning("lock_holder_unknown", job=run.job, exc_info=True)
-        return False
-    return holder is None or holder.run_id != run.run_id

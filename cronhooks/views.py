@@ -15,6 +15,7 @@ from django.http import HttpRequest, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
+from cronhooks import responses
 from cronhooks.auth import authenticate
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
@@ -69,10 +70,10 @@ def _respond(
 def _refusal(rejection: TriggerRejected, correlation: str) -> JsonResponse:
     """A refused read (of /health or a run's status): nothing is recorded."""
     return _respond(
-        {"status": "rejected", "error": rejection.as_dict()},
-        status=rejection.status_code,
+        {"status": "rejected", "error": responses.error_body(rejection)},
+        status=responses.status_code(rejection),
         correlation=correlation,
-        headers=dict(rejection.headers),
+        headers=responses.headers(rejection),
     )
 
 
@@ -185,7 +186,7 @@ def _status_url(request: HttpRequest | None, outcome: Outcome) -> str:
 def render_outcome(
     outcome: Outcome, request: HttpRequest | None = None, *, preferred: bool = False
 ) -> JsonResponse:
-    headers = dict(outcome.rejection.headers) if outcome.rejection else {}
+    headers = responses.headers(outcome.rejection) if outcome.rejection else {}
     if outcome.replay is not None:
         headers[REPLAYED_HEADER] = "true"
     body = outcome.as_dict()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from cronhooks.auth import token_matches
+from cronhooks.auth import TokenProblem, token_matches, token_problems
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from elections.models import ImportRun
@@ -169,3 +169,39 @@ def test_tokens_never_reach_logs_responses_or_history(
     assert JobRun.objects.count() == 5
     for run in JobRun.objects.all():
         assert TOKEN not in repr(run.__dict__)
+
+
+# What makes a configured token unusable: the system checks and /health
+# share these rules.
+
+
+def test_well_formed_tokens_have_no_problems(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": [TOKEN, OTHER_TOKEN]}
+
+    assert token_problems() == []
+
+
+def test_each_unusable_token_is_named_by_its_position(settings: Any) -> None:
+    tokens = [TOKEN, "", "short", f"{TOKEN}\n", 42]
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": tokens}
+
+    assert token_problems() == [
+        TokenProblem(2, "not_a_string"),
+        TokenProblem(3, "too_short", 5),
+        TokenProblem(4, "unsendable"),
+        TokenProblem(5, "not_a_string"),
+    ]
+
+
+def test_a_single_token_string_is_one_token(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": "short"}
+
+    assert token_problems() == [TokenProblem(1, "too_short", 5)]
+
+
+def test_tokens_of_the_wrong_type_are_left_to_the_settings_check(
+    settings: Any,
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": {"a": TOKEN}}
+
+    assert token_problems() == []

@@ -13,6 +13,7 @@ from cronhooks.health import CHECKS, CheckResult, run_checks
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines
+from tests.settings import TOKEN
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +184,41 @@ def test_a_wrong_token_on_health_is_logged(
     [line] = [line for line in json_lines() if line["message"] == "health_auth_failed"]
     assert line["level"] == "WARNING"
     assert line["correlation_id"]
+
+
+def test_a_token_holder_is_told_another_configured_token_is_unusable(
+    client: Client, settings: Any, auth: dict[str, str]
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": [TOKEN, "too-short"]}
+
+    response = client.get("/health", headers=auth)
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["auth"] == {
+        "ok": False,
+        "detail": "a configured token is invalid",
+    }
+    assert "too-short" not in response.content.decode()
+
+
+def test_no_token_configured_makes_health_unhealthy(
+    client: Client, settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": []}
+
+    assert client.get("/health").status_code == 503
+    [result] = [result for result in run_checks() if result.name == "auth"]
+    assert result == CheckResult("auth", False, "no token configured")
+
+
+def test_a_misconfigured_lock_backend_is_reported_not_described(
+    client: Client, settings: Any, auth: dict[str, str]
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": {"BACKEND": "nope.Nope"}}
+
+    response = client.get("/health", headers=auth)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["locks"] == {"ok": False, "detail": "misconfigured"}
+    assert body["locks"] is None

@@ -1,4 +1,5 @@
-"""The alert backend interface, and the alert every backend is given."""
+"""The alert backend interface, the alert every backend is given, and their
+loading (``alert_backends``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from typing import Any, ClassVar, Literal
 
 from django.core.exceptions import ImproperlyConfigured
 
+from cronhooks.backends import BackendHandler
 from cronhooks.conf import conf
+
+ENTRY_KEYS = frozenset({"BACKEND", "OPTIONS"})
 
 AlertKind = Literal["failure", "recovery"]
 
@@ -80,7 +84,8 @@ class AlertBackend(ABC):
     ``{"alias": {"BACKEND": "dotted.path.Class", "OPTIONS": {...}}}``; a job's
     ``alerts`` overrides are already merged into ``options``. ``send`` runs in
     a thread of its own with no database access; it raises on failure, and
-    the caller logs it.
+    the caller logs it. One instance serves every run of the process (see
+    ``alert_backends``), so ``send`` may run in several threads at once.
     """
 
     #: The OPTIONS keys this backend understands; others are a check error.
@@ -114,3 +119,42 @@ class AlertBackend(ABC):
             known = ", ".join(sorted(self.option_names)) or "none"
             return [f"unknown OPTIONS {', '.join(unknown)} (known: {known})."]
         return []
+
+
+class AlertBackendHandler(BackendHandler[AlertBackend]):
+    """The channels of ``CRONHOOKS["ALERTS"]``; a job's own ``alerts`` options
+    give it channels of its own, kept under its name."""
+
+    def __init__(self) -> None:
+        super().__init__("alert", AlertBackend, InvalidAlertBackend)
+
+    def aliases(self) -> list[str]:
+        return list(conf.alerts)
+
+    def entry(self, alias: str) -> tuple[str, dict[str, Any]]:
+        return self.parse_entry(alias, conf.alerts.get(alias))
+
+    @staticmethod
+    def parse_entry(alias: object, entry: object) -> tuple[str, dict[str, Any]]:
+        """An ``ALERTS`` entry's dotted path and options, or
+        ``InvalidAlertBackend``."""
+        if (
+            not isinstance(alias, str)
+            or not isinstance(entry, Mapping)
+            or set(entry) - ENTRY_KEYS
+            or not isinstance(entry.get("BACKEND"), str)
+            or not isinstance(entry.get("OPTIONS", {}), Mapping)
+        ):
+            raise InvalidAlertBackend(
+                f"CRONHOOKS['ALERTS'][{alias!r}] must be a dict with a 'BACKEND' "
+                "dotted path and optional 'OPTIONS' dict, and nothing else."
+            )
+        return entry["BACKEND"], dict(entry.get("OPTIONS", {}))
+
+    def build(
+        self, backend_class: type[AlertBackend], alias: str, options: dict[str, Any]
+    ) -> AlertBackend:
+        return backend_class(alias, options)
+
+
+alert_backends = AlertBackendHandler()

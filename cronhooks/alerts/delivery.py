@@ -19,10 +19,9 @@ import requests
 
 from cronhooks.conf import conf
 from cronhooks.log import get_logger
+from cronhooks.redaction import redact
 
 logger = get_logger()
-
-REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -87,20 +86,12 @@ def _deliver(delivery: Delivery) -> None:
             f"{event}_failed",
             **delivery.fields,
             error=type(error).__name__,
-            traceback=scrub(
-                "".join(traceback.format_exception(error)),
-                [*delivery.secrets, *conf.tokens],
+            traceback=redact(
+                "".join(traceback.format_exception(error)), delivery.secrets
             ),
         )
     else:
         logger.info(f"{event}_sent", **delivery.fields)
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    # Longest first, so a secret containing another is removed whole.
-    for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def ping(url: str, body: str) -> None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from functools import cache
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from django.utils.module_loading import import_string
 
+from cronhooks.backends import BackendHandler
 from cronhooks.conf import conf
 from cronhooks.locks.base import (
     Holder,
     Lease,
     LockBackend,
+    LockError,
     LockHeld,
     LockUnavailable,
 )
@@ -23,42 +22,56 @@ __all__ = [
     "InvalidLockBackend",
     "Lease",
     "LockBackend",
+    "LockError",
     "LockHeld",
     "LockUnavailable",
     "get_backend",
+    "load_backend",
+    "lock_backends",
 ]
+
+# CRONHOOKS["LOCKS"] is one entry, not a dict of aliases: it is this alias.
+DEFAULT_ALIAS = "default"
 
 
 class InvalidLockBackend(ImproperlyConfigured):
     pass
 
 
-def load_backend(path: str, options: dict[str, object]) -> LockBackend:
-    try:
-        backend_class = import_string(path)
-    except ImportError as error:
-        raise InvalidLockBackend(
-            f"Could not import lock backend {path!r}: {error}"
-        ) from error
-    if not (isinstance(backend_class, type) and issubclass(backend_class, LockBackend)):
-        raise InvalidLockBackend(f"{path!r} is not a LockBackend subclass.")
-    try:
-        backend: LockBackend = backend_class(**options)
-    except TypeError as error:
-        raise InvalidLockBackend(
-            f"Lock backend {path!r} does not take these OPTIONS: {error}"
-        ) from error
-    return backend
+class LockBackendHandler(BackendHandler[LockBackend]):
+    def __init__(self) -> None:
+        super().__init__(
+            "lock",
+            LockBackend,
+            InvalidLockBackend,
+            # Backends reuse a CACHES or DATABASES entry's connection.
+            reset_on=("CACHES", "DATABASES"),
+        )
+
+    def aliases(self) -> list[str]:
+        return [DEFAULT_ALIAS]
+
+    def entry(self, alias: str) -> tuple[str, dict[str, Any]]:
+        return conf.lock_backend_path, conf.lock_options
+
+    def build(
+        self, backend_class: type[LockBackend], alias: str, options: dict[str, Any]
+    ) -> LockBackend:
+        # Documented for LockBackend: OPTIONS are keyword arguments.
+        return backend_class(**options)
+
+    def close(self, backend: LockBackend) -> None:
+        backend.close()
 
 
-@cache
+lock_backends = LockBackendHandler()
+
+
 def get_backend() -> LockBackend:
-    return load_backend(conf.lock_backend_path, conf.lock_options)
+    """The lock backend of ``CRONHOOKS["LOCKS"]``, built once per process."""
+    return lock_backends.get(DEFAULT_ALIAS)
 
 
-@receiver(setting_changed)
-def _reset_backend(*, setting: str, **kwargs: object) -> None:
-    if setting in ("CRONHOOKS", "CACHES", "DATABASES"):
-        if get_backend.cache_info().currsize:
-            get_backend().close()
-        get_backend.cache_clear()
+def load_backend(path: str, options: dict[str, object]) -> LockBackend:
+    """A new lock backend, not kept (for the system checks)."""
+    return lock_backends.load(DEFAULT_ALIAS, path, options)

@@ -7,37 +7,31 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
-
-from cronhooks.exceptions import BackendUnavailable, TriggerRejected
+from typing import Any
 
 
-class LockHeld(TriggerRejected):
+class LockError(Exception):
+    """What a lock backend raises; the run path decides what it means for
+    the trigger (``runs.execution``)."""
+
+
+class LockHeld(LockError):
     """Another run of the job holds its lock."""
 
-    status_code = 409
-    code = "already_running"
-
     def __init__(self, job: str, holder: Holder | None) -> None:
-        details = {}
         message = f"Job {job!r} is already running."
         if holder is not None:
-            details = {
-                "run_id": holder.run_id,
-                "status": "running",
-                "since": holder.since.isoformat(),
-            }
             message = (
                 f"Job {job!r} is already running (run {holder.run_id}, since "
                 f"{holder.since.isoformat()})."
             )
-        super().__init__(message, details=details)
+        super().__init__(message)
+        self.job = job
+        self.holder = holder
 
 
-class LockUnavailable(BackendUnavailable):
+class LockUnavailable(LockError):
     """The lock backend could not be reached: fail closed."""
-
-    code = "lock_unavailable"
 
 
 @dataclass(frozen=True)
@@ -77,9 +71,6 @@ class LockBackend(ABC):
     ``{"BACKEND": "dotted.path.Class", "OPTIONS": {...}}``; ``OPTIONS`` are
     passed to ``__init__`` as keyword arguments.
     """
-
-    #: Whether ``Lease.fencing_token`` increases strictly with each grant.
-    supports_fencing: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         if options:

@@ -25,12 +25,20 @@ from django.core.management import call_command
 from django.db import Error
 from django.utils import timezone
 
-from cronhooks import alerts
+from cronhooks.alerts import notify
 from cronhooks.conf import conf
 from cronhooks.context import RunContext
 from cronhooks.context import _current as _current_run
+from cronhooks.exceptions import JobLocked, LockBackendUnavailable, TriggerRejected
 from cronhooks.jobs import Job
-from cronhooks.locks import Lease, LockBackend, LockHeld, LockUnavailable, get_backend
+from cronhooks.locks import (
+    Lease,
+    LockBackend,
+    LockError,
+    LockHeld,
+    LockUnavailable,
+    get_backend,
+)
 from cronhooks.locks.keeper import LeaseKeeper
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
@@ -58,9 +66,21 @@ def lock_backend() -> LockBackend:
         return get_backend()
     except ImproperlyConfigured as error:
         logger.error("lock_backend_misconfigured", error=str(error))
-        raise LockUnavailable(
+        raise LockBackendUnavailable(
             "The lock backend is misconfigured; run `manage.py check`."
         ) from None
+
+
+def refusal(error: LockError) -> TriggerRejected:
+    """What a lock backend's exception means for the trigger that met it."""
+    if isinstance(error, LockHeld):
+        holder = error.holder
+        if holder is None:
+            return JobLocked(error.job)
+        return JobLocked(
+            error.job, run_id=holder.run_id, since=holder.since.isoformat()
+        )
+    return LockBackendUnavailable(str(error))
 
 
 class JobLease:
@@ -82,15 +102,15 @@ class JobLease:
                 self.lease = self.backend.acquire(
                     self.job.name, self.run.run_id, self.job.lock_ttl
                 )
-            except LockHeld:
+            except LockHeld as error:
                 if time.monotonic() >= deadline:
-                    raise
+                    raise refusal(error) from None
                 time.sleep(0.1)
                 continue
             except LockUnavailable as error:
                 if not conf.lock_fail_open:
                     logger.error("lock_unavailable", error=str(error), exc_info=True)
-                    raise
+                    raise refusal(error) from error
                 logger.warning("running_without_lock", error=str(error), exc_info=True)
             return self.lease
 
@@ -145,7 +165,7 @@ class Execution:
 
         ``start`` records the run as running (or refuses it, raising a
         ``TriggerRejected``, and then the lock is freed again). So do lock
-        failures: ``LockHeld`` and ``LockUnavailable``.
+        failures: ``JobLocked`` and ``LockBackendUnavailable``.
         """
         run = self.run
         lease = self.lease.acquire(wait=lock_wait)
@@ -163,7 +183,7 @@ class Execution:
             attempt=run.attempt,
             fencing_token=run.fencing_token,
         )
-        alerts.run_started(self.job, run)
+        notify.run_started(self.job, run)
         keeper = LeaseKeeper(self.lease.backend, lease) if lease else None  # type: ignore[arg-type]
         context = RunContext(
             run_id=run.run_id,
@@ -262,7 +282,7 @@ class Execution:
             # Before the retry: ImmediateBackend runs it right away, here.
             self._release()
         retried = bool(self.recorded and self.retry and self.retry(run))
-        alerts.run_finished(self.job, run, final=not retried)
+        notify.run_finished(self.job, run, final=not retried)
         if self.recorded and stopping:  # pragma: no cover  (see _stop_stuck)
             self._release()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from cronhooks import responses
 from cronhooks.conf import conf
 from cronhooks.exceptions import TriggerRejected
 from cronhooks.models import ACTIVE, JobRun
@@ -76,7 +77,7 @@ class Outcome:
     def status_code(self) -> int:
         """The HTTP status this outcome answers with."""
         if self.rejection is not None:
-            return self.rejection.status_code
+            return responses.status_code(self.rejection)
         if self.accepted:
             return 202
         if not self.recorded:
@@ -100,7 +101,7 @@ class Outcome:
                 # None for a refusal that was not recorded: no run to point at.
                 "run_id": run.run_id if self.recorded else None,
                 "correlation_id": run.correlation_id,
-                "error": self.rejection.as_dict(),
+                "error": responses.error_body(self.rejection),
             }
         body = run_json(run)
         if self.accepted:

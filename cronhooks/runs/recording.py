@@ -1,7 +1,7 @@
 """What a run record may hold, and writing a run's outcome so that it lasts.
 
-Text bound for the history, logs and answers loses every configured token and
-anything PostgreSQL refuses; an outcome's write is retried on a fresh
+Text bound for the history, logs and answers loses every configured token (see
+redaction.py) and anything PostgreSQL refuses; an outcome's write is retried on a fresh
 connection, because a run that took minutes must not lose its result to one
 dropped connection.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -18,18 +17,15 @@ from contextlib import suppress
 from django.db import Error, connections, router
 from django.utils import timezone
 
-from cronhooks.conf import conf
 from cronhooks.jobs import JOB_NAME_RE
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
+from cronhooks.redaction import REDACTED, looks_secret, redact
 
 logger = get_logger()
 
-REDACTED = "[redacted]"
 MAX_RECORDED_PARAMS = 50
 MAX_RECORDED_VALUE = 200
-# Parameter names whose values are never stored, even on a refused trigger.
-_SECRET_NAME_RE = re.compile(r"token|secret|passw|auth|key|credential", re.IGNORECASE)
 # The fields a run's end writes.
 OUTCOME_FIELDS = (
     "status",
@@ -68,13 +64,6 @@ class TailBuffer(io.TextIOBase):
         return self._text
 
 
-def redact(text: str) -> str:
-    """Remove every configured token from text bound for a record or response."""
-    for token in conf.tokens:
-        text = text.replace(token, REDACTED)
-    return text
-
-
 def storable(text: str, limit: int | None = None) -> str:
     """Text fit for the run history and logs: tokens redacted, and no NUL or
     lone surrogate, which PostgreSQL refuses."""
@@ -92,11 +81,6 @@ def _recorded_value(value: object) -> object:
     return storable(text, MAX_RECORDED_VALUE)
 
 
-def looks_secret(name: str) -> bool:
-    """Whether a parameter's name says its value is a secret."""
-    return _SECRET_NAME_RE.search(name) is not None
-
-
 def recorded_params(params: Mapping[str, object]) -> dict[str, object]:
     """Parameters as the history, logs and responses may show them."""
     return {
@@ -108,8 +92,10 @@ def recorded_params(params: Mapping[str, object]) -> dict[str, object]:
 
 
 def recorded_job_name(name: str) -> str:
-    """The job name as given, or its escaped repr when it is not a job name."""
-    return name if JOB_NAME_RE.fullmatch(name) else repr(name)[:100]
+    """The job name as given, or its escaped repr when it is not a job name
+    (a token sent as one, by mistake, among them)."""
+    text = redact(name)
+    return text if JOB_NAME_RE.fullmatch(text) else repr(text)[:100]
 
 
 def save_outcome(run: JobRun, *, within: float) -> bool:

@@ -22,22 +22,20 @@ from datetime import datetime, timedelta
 from django.db import Error, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
-from cronhooks.exceptions import BackendUnavailable, TriggerRejected
+from cronhooks.exceptions import BackendUnavailable, Busy
 from cronhooks.jobs import Job, all_jobs
+from cronhooks.liveness import holder_gone, queue_expired
 from cronhooks.locks import get_backend
 from cronhooks.log import get_logger
 from cronhooks.models import ACTIVE, JobRun
-from cronhooks.status import holder_gone, queue_expired
 
 logger = get_logger()
 
 ABANDONED_ERROR = "Its holder stopped without finishing; its lock was no longer held."
 
 
-class RunActive(TriggerRejected):
+class RunActive(Busy):
     """The job's one run at a time is queued or running already."""
-
-    status_code = 409
 
     def __init__(self, run: JobRun) -> None:
         queued = run.queued_at if run.status == JobRun.Status.QUEUED else None

@@ -26,11 +26,18 @@ import structlog
 from django.db import Error, router, transaction
 from django.utils import timezone
 
-from cronhooks import alerts
+from cronhooks.alerts import notify
 from cronhooks.conf import conf
-from cronhooks.exceptions import BackendUnavailable, JobDisabled, TriggerRejected
+from cronhooks.exceptions import (
+    BackendUnavailable,
+    JobDisabled,
+    LockBackendUnavailable,
+    QueueUnavailable,
+    TasksUnavailable,
+    TriggerRejected,
+)
 from cronhooks.jobs import Job, get_job
-from cronhooks.locks import Lease, LockUnavailable
+from cronhooks.locks import Lease
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
 from cronhooks.runs.execution import LOCK_WAIT, Execution
@@ -52,19 +59,6 @@ RETRY_JITTER = 0.2
 # (ImmediateBackend) runs it inside the trigger, where the process must
 # never be ended to stop a stuck job.
 _enqueuing: ContextVar[bool] = ContextVar("cronhooks_enqueuing", default=False)
-
-
-class QueueUnavailable(BackendUnavailable):
-    """The task backend refused or could not take the run."""
-
-    code = "queue_unavailable"
-
-
-class TasksUnavailable(TriggerRejected):
-    """A background run was asked for, but no task backend is configured."""
-
-    status_code = 503
-    code = "tasks_unavailable"
 
 
 def tasks_api() -> ModuleType | None:
@@ -261,13 +255,13 @@ def run_queued(run_id: str, params: Mapping[str, Any]) -> str:
             execution.perform(_start_queued(run), lock_wait=LOCK_WAIT)
         except NotQueued:
             return _not_queued()
-        except LockUnavailable as rejection:
+        except LockBackendUnavailable as rejection:
             # The lock backend is down: a failure, which another attempt may
             # get past.
             if not _end_unstarted(run, JobRun.Status.FAILED, rejection):
                 return _not_queued()  # pragma: no cover  (down as another runs it)
             retried = schedule_retry(job, run, cleaned)
-            alerts.run_finished(job, run, final=not retried)
+            notify.run_finished(job, run, final=not retried)
         except TriggerRejected as rejection:
             # Another holder kept the job's lock past LOCK_WAIT: if that is
             # another worker running this very run, it is left alone.

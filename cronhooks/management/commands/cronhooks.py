@@ -15,7 +15,11 @@ from django.utils import timezone
 
 from cronhooks import idempotency
 from cronhooks.conf import conf
-from cronhooks.exceptions import InvalidIdempotencyKey, InvalidJobDefinition
+from cronhooks.exceptions import (
+    InvalidIdempotencyKey,
+    InvalidJobDefinition,
+    TasksUnavailable,
+)
 from cronhooks.health import job_report
 from cronhooks.idempotency import idempotency_key
 from cronhooks.jobs import all_jobs, definitions
@@ -25,7 +29,7 @@ from cronhooks.models import JobRun
 from cronhooks.runs import Trigger, run_job
 from cronhooks.runs.outcome import run_json
 from cronhooks.runs.slots import abandon_orphans
-from cronhooks.runs.tasks import TasksUnavailable, task_backend
+from cronhooks.runs.tasks import task_backend
 from cronhooks.status import job_statuses
 from cronhooks.worker import ENVIRONMENTS, WorkerConfigError, WorkerFiles, schedules
 
