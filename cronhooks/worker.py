@@ -1,8 +1,8 @@
 """The Cloudflare Worker's schedule, written from the job registry.
 
 The crons live in one place, ``CRONHOOKS["JOBS"]``; ``manage.py cronhooks
-worker`` writes them into ``wrangler/wrangler.toml`` (the trigger tables
-between the markers) and ``wrangler/src/schedule.ts`` (cron -> job targets).
+worker`` writes them into ``cronhooks/wrangler/wrangler.toml`` (the trigger tables
+between the markers) and ``cronhooks/wrangler/src/schedule.ts`` (cron -> job targets).
 """
 
 from __future__ import annotations

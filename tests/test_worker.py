@@ -161,7 +161,7 @@ def test_the_committed_worker_is_in_sync_with_the_example_project() -> None:
             "worker",
             "--check",
             "--dir",
-            "../wrangler",
+            "../cronhooks/wrangler",
         ],
         cwd=ROOT / "example_project",
         env=env,
