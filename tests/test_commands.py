@@ -159,6 +159,24 @@ def test_subcommands_still_refuse_every_other_configuration_error(
     assert "cronhooks.E001" not in str(excinfo.value)
 
 
+def test_a_warning_is_shown_and_the_subcommand_runs(settings: Any) -> None:
+    jobs = {
+        **settings.CRONHOOKS["JOBS"],
+        "whisper": {
+            "command": "echo_params",
+            "background": True,
+            "params": {"secret_word": {"type": "str", "option": "word"}},
+        },
+    }
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+    out, err = StringIO(), StringIO()
+
+    call_command("cronhooks", "list", skip_checks=False, stdout=out, stderr=err)
+
+    assert "cronhooks.W003" in err.getvalue()
+    assert "whisper" in out.getvalue()
+
+
 def test_a_silenced_check_is_not_reported(settings: Any) -> None:
     settings.CRONHOOKS = {**settings.CRONHOOKS, "ENABLED": "false"}
     settings.SILENCED_SYSTEM_CHECKS = ["cronhooks.E011"]

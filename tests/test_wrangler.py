@@ -117,7 +117,7 @@ BACKEND_BASE = "http://127.0.0.1:8000"
 
 
 @pytest.fixture
-def worker_dir(tmp_path: Path) -> Path:
+def project_dir(tmp_path: Path) -> Path:
     (tmp_path / "wrangler.toml").write_text(
         f'name = "w"\n\n[vars]\nA = "1"\n{VARS}\n{BEGIN}\n# old\n{END}\n'
     )
@@ -130,8 +130,8 @@ def cronhooks(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def test_writing_replaces_only_the_marked_block(worker_dir: Path) -> None:
-    files = WranglerProject(worker_dir)
+def test_writing_replaces_only_the_marked_block(project_dir: Path) -> None:
+    files = WranglerProject(project_dir)
     table = schedules(JOBS, ["production"])
 
     assert files.stale(table) == [files.toml, files.schedule_ts]
@@ -172,33 +172,35 @@ def test_a_missing_project_points_to_init(tmp_path: Path) -> None:
         cronhooks("wrangler", "--dir", str(tmp_path / "nowhere"))
 
 
-def test_the_command_checks_and_writes(worker_dir: Path, settings: Any) -> None:
+def test_the_command_checks_and_writes(project_dir: Path, settings: Any) -> None:
     with pytest.raises(CommandError) as excinfo:
-        cronhooks("wrangler", "--check", "--dir", str(worker_dir))
+        cronhooks("wrangler", "--check", "--dir", str(project_dir))
     assert excinfo.value.returncode == 1
     assert "Out of sync with the job registry" in str(excinfo.value)
 
-    out, err = cronhooks("wrangler", "--dir", str(worker_dir))
-    assert f"Wrote {worker_dir / 'wrangler.toml'}" in out
+    out, err = cronhooks("wrangler", "--dir", str(project_dir))
+    assert f"Wrote {project_dir / 'wrangler.toml'}" in out
     assert err == ""
-    out, _ = cronhooks("wrangler", "--check", "--dir", str(worker_dir))
+    out, _ = cronhooks("wrangler", "--check", "--dir", str(project_dir))
     assert "is in sync" in out
+    out, _ = cronhooks("wrangler", "--dir", str(project_dir))
+    assert out == f"{project_dir} was already in sync.\n"
 
     # Changing a schedule in settings makes the Worker stale again.
     jobs = {**settings.CRONHOOKS["JOBS"]}
     jobs["ee-recent"] = {**jobs["ee-recent"], "schedule": "*/10 * * * *"}
     settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
     with pytest.raises(CommandError):
-        cronhooks("wrangler", "--check", "--dir", str(worker_dir))
+        cronhooks("wrangler", "--check", "--dir", str(project_dir))
 
 
-def test_worker_is_a_deprecated_alias_of_wrangler(worker_dir: Path) -> None:
-    out, err = cronhooks("worker", "--dir", str(worker_dir))
+def test_worker_is_a_deprecated_alias_of_wrangler(project_dir: Path) -> None:
+    out, err = cronhooks("worker", "--dir", str(project_dir))
 
     assert "`cronhooks worker` is deprecated" in err
     assert "use `cronhooks wrangler`" in err
-    assert f"Wrote {worker_dir / 'wrangler.toml'}" in out
-    out, err = cronhooks("worker", "--check", "--dir", str(worker_dir))
+    assert f"Wrote {project_dir / 'wrangler.toml'}" in out
+    out, err = cronhooks("worker", "--check", "--dir", str(project_dir))
     assert "is in sync" in out
 
 
@@ -256,11 +258,11 @@ def test_placeholders_may_be_allowed_but_never_plain_http() -> None:
     )
 
 
-def unsafe_worker(worker_dir: Path, production: str) -> Path:
-    toml = worker_dir / "wrangler.toml"
+def unsafe_project(project_dir: Path, production: str) -> Path:
+    toml = project_dir / "wrangler.toml"
     toml.write_text(toml.read_text().replace("https://api.example.org.uk", production))
-    cronhooks("wrangler", "--dir", str(worker_dir))
-    return worker_dir
+    cronhooks("wrangler", "--dir", str(project_dir))
+    return project_dir
 
 
 @pytest.mark.parametrize(
@@ -271,12 +273,12 @@ def unsafe_worker(worker_dir: Path, production: str) -> Path:
     ],
 )
 def test_check_fails_on_an_unsafe_backend_naming_the_environment(
-    worker_dir: Path, production: str, problem: str
+    project_dir: Path, production: str, problem: str
 ) -> None:
-    unsafe_worker(worker_dir, production)
+    unsafe_project(project_dir, production)
 
     with pytest.raises(CommandError) as excinfo:
-        cronhooks("wrangler", "--check", "--dir", str(worker_dir))
+        cronhooks("wrangler", "--check", "--dir", str(project_dir))
 
     assert excinfo.value.returncode == 1
     assert str(excinfo.value) == (
@@ -286,15 +288,15 @@ def test_check_fails_on_an_unsafe_backend_naming_the_environment(
     assert "Out of sync" not in str(excinfo.value)
 
 
-def test_check_reports_each_environment_not_only_production(worker_dir: Path) -> None:
-    toml = worker_dir / "wrangler.toml"
+def test_check_reports_each_environment_not_only_production(project_dir: Path) -> None:
+    toml = project_dir / "wrangler.toml"
     toml.write_text(
         toml.read_text().replace('BACKEND_BASE = "http://127.0.0.1:8000"\n', "")
     )
-    cronhooks("wrangler", "--dir", str(worker_dir))
+    cronhooks("wrangler", "--dir", str(project_dir))
 
     with pytest.raises(CommandError) as excinfo:
-        cronhooks("wrangler", "--check", "--dir", str(worker_dir))
+        cronhooks("wrangler", "--check", "--dir", str(project_dir))
 
     assert str(excinfo.value) == (
         "development: [env.development.vars] has no BACKEND_BASE string"
@@ -302,29 +304,29 @@ def test_check_reports_each_environment_not_only_production(worker_dir: Path) ->
 
 
 def test_allow_placeholders_passes_a_template_but_not_plain_http(
-    worker_dir: Path,
+    project_dir: Path,
 ) -> None:
-    unsafe_worker(worker_dir, "https://example.com")
+    unsafe_project(project_dir, "https://example.com")
     out, _ = cronhooks(
-        "wrangler", "--check", "--allow-placeholders", "--dir", str(worker_dir)
+        "wrangler", "--check", "--allow-placeholders", "--dir", str(project_dir)
     )
     assert "is in sync" in out
 
-    toml = worker_dir / "wrangler.toml"
+    toml = project_dir / "wrangler.toml"
     toml.write_text(toml.read_text().replace("https://", "http://", 1))
     with pytest.raises(CommandError, match="is http"):
         cronhooks(
-            "wrangler", "--check", "--allow-placeholders", "--dir", str(worker_dir)
+            "wrangler", "--check", "--allow-placeholders", "--dir", str(project_dir)
         )
 
 
-def test_writing_warns_about_an_unsafe_backend_but_writes(worker_dir: Path) -> None:
-    toml = worker_dir / "wrangler.toml"
+def test_writing_warns_about_an_unsafe_backend_but_writes(project_dir: Path) -> None:
+    toml = project_dir / "wrangler.toml"
     toml.write_text(
         toml.read_text().replace("https://api.example.org.uk", "https://example.com")
     )
 
-    out, err = cronhooks("wrangler", "--dir", str(worker_dir))
+    out, err = cronhooks("wrangler", "--dir", str(project_dir))
 
     assert f"Wrote {toml}" in out
     assert err == (
@@ -333,12 +335,12 @@ def test_writing_warns_about_an_unsafe_backend_but_writes(worker_dir: Path) -> N
     )
 
 
-def test_invalid_toml_is_a_clear_error(worker_dir: Path) -> None:
-    toml = worker_dir / "wrangler.toml"
+def test_invalid_toml_is_a_clear_error(project_dir: Path) -> None:
+    toml = project_dir / "wrangler.toml"
     toml.write_text(toml.read_text().replace('A = "1"', "A = "))
 
     with pytest.raises(CommandError, match="is not valid TOML"):
-        cronhooks("wrangler", "--check", "--dir", str(worker_dir))
+        cronhooks("wrangler", "--check", "--dir", str(project_dir))
 
 
 def registry_schedules() -> dict[str, dict[str, list[str]]]:
@@ -477,6 +479,9 @@ def test_the_wheel_and_sdist_ship_the_worker_project(tmp_path: Path) -> None:
             ".wrangler",
             "__pycache__",
             "*.sqlite3",
+            "*_cache",
+            "dist",
+            "build",
         ),
     )
     worker = source / "cronhooks" / "wrangler"
