@@ -409,6 +409,20 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
     assert (tmp_path / "src" / "worker.ts").read_text() == "mine"
 
 
+def test_init_into_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("")
+
+    with pytest.raises(CommandError, match="Cannot write the Worker project into"):
+        cronhooks("wrangler", "init", str(tmp_path / "taken"))
+
+
+def test_init_does_not_take_check(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="--check it afterwards"):
+        cronhooks("wrangler", "--check", "init", str(tmp_path))
+
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_init_with_force_overwrites(tmp_path: Path) -> None:
     (tmp_path / "package.json").write_text("{}")
     (tmp_path / "mine.txt").write_text("kept")

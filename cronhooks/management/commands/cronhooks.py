@@ -194,6 +194,11 @@ class Command(BaseCommand):
         elif action == "run":
             self.run_one(options["job"], options)
         elif action == "wrangler" and options["wrangler_action"] == "init":
+            if options["check"]:
+                raise CommandError(
+                    "init writes a new project; --check it afterwards with "
+                    f"`cronhooks wrangler --dir {options['directory']} --check`."
+                )
             self.wrangler_init(options["directory"], options["force"])
         elif action in ("wrangler", "worker"):
             self.wrangler(
@@ -416,6 +421,10 @@ class Command(BaseCommand):
             backends = WranglerProject(directory).backends(ENVIRONMENTS)
         except WranglerConfigError as error:
             raise CommandError(str(error)) from None
+        except OSError as error:
+            raise CommandError(
+                f"Cannot write the Worker project into {directory}: {error}"
+            ) from None
         for path in written:
             self.stdout.write(f"Wrote {path}")
         crons = sum(len(crons) for crons in table.values())
