@@ -377,7 +377,10 @@ def test_init_writes_a_ready_worker_project(tmp_path: Path) -> None:
     assert "Next steps" in out
     assert f"cd {project} && npm ci" in out
     assert "npx wrangler secret put CRONHOOKS_TOKEN --env production" in out
-    assert "production (https://example.com)" in out
+    assert (
+        "Set BACKEND_BASE, your Django app's https URL, in [env.production.vars] "
+        "and [env.staging.vars]\n"
+    ) in out
 
 
 def test_init_copies_every_shipped_file_but_the_generated_ones(tmp_path: Path) -> None:

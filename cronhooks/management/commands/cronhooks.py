@@ -418,7 +418,7 @@ class Command(BaseCommand):
         table = schedules(all_jobs().values(), ENVIRONMENTS)
         try:
             written = init_project(directory, table, force=force)
-            backends = WranglerProject(directory).backends(ENVIRONMENTS)
+            unsafe = WranglerProject(directory).backend_problems(ENVIRONMENTS)
         except WranglerConfigError as error:
             raise CommandError(str(error)) from None
         except OSError as error:
@@ -428,9 +428,7 @@ class Command(BaseCommand):
         for path in written:
             self.stdout.write(f"Wrote {path}")
         crons = sum(len(crons) for crons in table.values())
-        placeholders = ", ".join(
-            f"{environment} ({url})" for environment, url in backends.items()
-        )
+        tables = " and ".join(f"[env.{environment}.vars]" for environment in unsafe)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nA Worker project with this deployment's schedules ({crons} "
@@ -439,8 +437,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"""Next steps:
-  1. Set BACKEND_BASE, your Django app's https URL, in each [env.*.vars] of
-     {directory / "wrangler.toml"}; now {placeholders}.
+  1. Set BACKEND_BASE, your Django app's https URL, in {tables or "each [env.*.vars]"}
+     of {directory / "wrangler.toml"} (placeholders now).
   2. cd {directory} && npm ci && npm test
   3. npx wrangler secret put CRONHOOKS_TOKEN --env production
      (one of CRONHOOKS["TOKENS"]; again with --env staging for staging)
