@@ -468,6 +468,20 @@ def test_the_committed_worker_is_in_sync_with_the_example_project() -> None:
     assert "is in sync" in result.stdout
 
 
+def test_list_works_from_a_new_checkout_without_a_token_or_database(
+    tmp_path: Path,
+) -> None:
+    result = run_manage(
+        "list", env={"SQLITE_PATH": str(tmp_path / "not-migrated.sqlite3")}
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "The run history cannot be read (no such table" in result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert "unknown" in rows["ee-recent"]
+    assert "*/5 * * * *" in rows["ee-recent"]
+
+
 def test_the_committed_worker_is_a_template_whose_placeholders_check_refuses() -> None:
     result = run_manage("wrangler", "--check", "--dir", "../cronhooks/wrangler")
 

@@ -17,6 +17,7 @@ from django.core.management.base import (
     CommandParser,
     SystemCheckError,
 )
+from django.db import DatabaseError
 from django.utils import timezone
 
 from cronhooks import idempotency
@@ -276,16 +277,29 @@ class Command(BaseCommand):
 
     def list_jobs(self) -> None:
         jobs = definitions()
-        latest = JobRun.objects.last_runs(jobs)
+        try:
+            latest: dict[str, JobRun] | None = JobRun.objects.last_runs(jobs)
+        except DatabaseError as error:
+            # The registry is in settings: show it where the run history is
+            # not there yet (a new checkout, a CI job without a database).
+            latest = None
+            self.stderr.write(
+                self.style.WARNING(
+                    f"The run history cannot be read ({error}); is the database "
+                    "migrated? LAST RUN is unknown."
+                )
+            )
         rows = [("JOB", "SCHEDULE", "ENABLED", "LAST RUN", "RUNS", "DESCRIPTION")]
         for name, job in jobs.items():
             if isinstance(job, InvalidJobDefinition):
                 rows.append((name, "-", "-", "-", "-", f"MISCONFIGURED: {job}"))
                 continue
-            last = latest.get(name)
+            last = None if latest is None else latest.get(name)
             last_text = (
                 f"{last.status} {last.started_at:%Y-%m-%d %H:%M:%S}"
                 if last
+                else "unknown"
+                if latest is None
                 else "never"
             )
             enabled = "yes" if job.active else "no"
