@@ -234,11 +234,14 @@ def test_https_and_local_http_backends_are_accepted(url: str) -> None:
         ("https://shop.example", "is a placeholder"),
         ("https://backend.invalid", "is a placeholder"),
         ("http://backend.test", "is a placeholder"),
-        ("http://api.mysite.org", "is http"),
+        ("http://api.mysite.org", "is http://api.mysite.org: the token would"),
         ("http://10.0.0.1:8000", "is http"),
         ("http://128.0.0.1", "is http"),
         ("http://[::2]", "is http"),
         ("http://localhost.mysite.org", "is http"),
+        ("https://user:pass@api.mysite.org", "must not hold credentials"),
+        ("https://api.mysite.org?x=1", "must not have a query string or fragment"),
+        ("https://api.mysite.org/#top", "must not have a query string or fragment"),
         ("ftp://api.mysite.org", "not an http(s) URL"),
         ("api.mysite.org", "not an http(s) URL"),
         ("https://", "not an http(s) URL"),
@@ -282,10 +285,20 @@ def test_check_fails_on_an_unsafe_backend_naming_the_environment(
 
     assert excinfo.value.returncode == 1
     assert str(excinfo.value) == (
-        f"production: BACKEND_BASE '{production}' {backend_problem(production)}"
+        f"production: BACKEND_BASE {backend_problem(production)}"
     )
     assert problem in str(excinfo.value)
     assert "Out of sync" not in str(excinfo.value)
+
+
+def test_check_never_shows_a_backends_credentials(project_dir: Path) -> None:
+    unsafe_project(project_dir, "http://admin:s3cret@api.mysite.org")
+
+    with pytest.raises(CommandError) as excinfo:
+        cronhooks("wrangler", "--check", "--dir", str(project_dir))
+
+    assert "is http://api.mysite.org:" in str(excinfo.value)
+    assert "s3cret" not in str(excinfo.value)
 
 
 def test_check_reports_each_environment_not_only_production(project_dir: Path) -> None:
@@ -330,8 +343,8 @@ def test_writing_warns_about_an_unsafe_backend_but_writes(project_dir: Path) -> 
 
     assert f"Wrote {toml}" in out
     assert err == (
-        "Warning: production: BACKEND_BASE 'https://example.com' is a placeholder: "
-        f"set it to your Django app's URL (in {toml}).\n"
+        "Warning: production: BACKEND_BASE is a placeholder: example.com is "
+        f"reserved for examples; set it to your Django app's URL (in {toml}).\n"
     )
 
 
@@ -487,10 +500,10 @@ def test_the_committed_worker_is_a_template_whose_placeholders_check_refuses() -
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "CommandError: production: BACKEND_BASE 'https://example.com' is a "
-        "placeholder: set it to your Django app's URL",
-        "staging: BACKEND_BASE 'https://staging.example.com' is a placeholder: set "
-        "it to your Django app's URL",
+        "CommandError: production: BACKEND_BASE is a placeholder: example.com is "
+        "reserved for examples; set it to your Django app's URL",
+        "staging: BACKEND_BASE is a placeholder: staging.example.com is reserved "
+        "for examples; set it to your Django app's URL",
     ]
 
 

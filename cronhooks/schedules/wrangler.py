@@ -102,11 +102,14 @@ def render_triggers(table: Schedules) -> str:
 def backend_problem(url: str, *, allow_placeholders: bool = False) -> str | None:
     """Why the Worker must not send the token to ``url``, or None.
 
-    The same rule as the Worker's own at start: https only, http only to this
-    machine, and never to a documentation placeholder (RFC 2606), unless
-    ``allow_placeholders`` (a template's, such as the shipped project's).
+    The same rule as the Worker's own at start (src/settings.ts): https only,
+    http only to this machine, never to a documentation placeholder (RFC 2606,
+    RFC 6761) unless ``allow_placeholders`` (a template's, such as the shipped
+    project's), no credentials, no query or fragment. The answer names the host,
+    never the whole value, which might hold credentials.
     """
-    parts = urlsplit(url.strip())
+    value = url.strip()
+    parts = urlsplit(value)
     host = (parts.hostname or "").rstrip(".")
     if parts.scheme not in ("http", "https") or not host:
         return "is not an http(s) URL with a host"
@@ -115,12 +118,21 @@ def backend_problem(url: str, *, allow_placeholders: bool = False) -> str | None
         labels[-2:]
     ) in ("example.com", "example.net", "example.org")
     if placeholder and not allow_placeholders:
-        return "is a placeholder: set it to your Django app's URL"
+        return (
+            f"is a placeholder: {host} is reserved for examples; set it to your "
+            "Django app's URL"
+        )
     if parts.scheme == "http" and not _is_this_machine(host):
         return (
-            "is http: the token would cross the network unencrypted; use https "
-            "(http is allowed only for localhost, 127.0.0.0/8 and [::1])"
+            f"is http://{host}: the token would cross the network unencrypted; use "
+            "https (http is allowed only for localhost, *.localhost, 127.0.0.0/8 "
+            "and [::1])"
         )
+    if parts.username is not None or parts.password is not None:
+        return "must not hold credentials: the token is the credential"
+    if "?" in value or "#" in value:
+        # The Worker appends /cron/<job>, which would land in either.
+        return "must not have a query string or fragment"
     return None
 
 
@@ -218,7 +230,7 @@ class WranglerProject:
                     f"[env.{environment}.vars] has no BACKEND_BASE string"
                 )
             elif problem := backend_problem(url, allow_placeholders=allow_placeholders):
-                problems[environment] = f"BACKEND_BASE {url!r} {problem}"
+                problems[environment] = f"BACKEND_BASE {problem}"
         return problems
 
 
