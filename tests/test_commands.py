@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.core.management.base import SystemCheckError
 from django.utils import timezone
 
+from cronhooks.management.commands.cronhooks import Command
 from cronhooks.models import JobRun
 from elections.models import ImportRun
 
@@ -96,7 +98,15 @@ def test_list_shows_every_job_schedule_and_last_run() -> None:
 
     lines = cronhooks("list").splitlines()
 
-    assert lines[0].split() == ["JOB", "SCHEDULE", "ENABLED", "LAST", "RUN", "RUNS"]
+    assert lines[0].split() == [
+        "JOB",
+        "SCHEDULE",
+        "ENABLED",
+        "LAST",
+        "RUN",
+        "RUNS",
+        "DESCRIPTION",
+    ]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert "*/5 * * * *" in rows["ee-recent"]
     assert "never" in rows["ee-recent"]
@@ -107,6 +117,94 @@ def test_list_shows_every_job_schedule_and_last_run() -> None:
     assert "succeeded" in rows["ping"]
     assert "manual" in rows["ping"]
     assert rows["off"].split()[2] == "no"
+
+
+def test_list_shows_each_jobs_description(settings: Any) -> None:
+    jobs = {**settings.CRONHOOKS["JOBS"]}
+    jobs["ping"] = {**jobs["ping"], "description": "Says pong, to try the path."}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    rows = {line.split()[0]: line for line in cronhooks("list").splitlines()}
+
+    assert rows["ping"].endswith("  Says pong, to try the path.")
+
+
+def without_tokens(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": []}
+
+
+def test_no_subcommand_needs_a_token_though_the_server_checks_refuse(
+    settings: Any,
+) -> None:
+    without_tokens(settings)
+
+    with pytest.raises(SystemCheckError, match="cronhooks.E001"):
+        call_command("check")
+    out = StringIO()
+    call_command("cronhooks", "list", skip_checks=False, stdout=out)
+    assert "ee-recent" in out.getvalue()
+    call_command("cronhooks", "status", skip_checks=False, stdout=out)
+
+
+def test_subcommands_still_refuse_every_other_configuration_error(
+    settings: Any,
+) -> None:
+    without_tokens(settings)
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "ENABLED": "false"}
+
+    with pytest.raises(SystemCheckError) as excinfo:
+        call_command("cronhooks", "list", skip_checks=False)
+
+    assert "cronhooks.E011" in str(excinfo.value)
+    assert "cronhooks.E001" not in str(excinfo.value)
+
+
+def test_a_warning_is_shown_and_the_subcommand_runs(settings: Any) -> None:
+    jobs = {
+        **settings.CRONHOOKS["JOBS"],
+        "whisper": {
+            "command": "echo_params",
+            "background": True,
+            "params": {"secret_word": {"type": "str", "option": "word"}},
+        },
+    }
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+    out, err = StringIO(), StringIO()
+
+    call_command("cronhooks", "list", skip_checks=False, stdout=out, stderr=err)
+
+    assert "cronhooks.W003" in err.getvalue()
+    assert "whisper" in out.getvalue()
+
+
+def test_a_silenced_check_is_not_reported(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "ENABLED": "false"}
+    settings.SILENCED_SYSTEM_CHECKS = ["cronhooks.E011"]
+
+    call_command("cronhooks", "list", skip_checks=False, stdout=StringIO())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--skip-checks", "list"],
+        ["list", "--skip-checks"],
+        ["wrangler", "--skip-checks", "--check"],
+        ["wrangler", "init", "dir", "--skip-checks"],
+        ["run", "ping", "--skip-checks"],
+    ],
+)
+def test_skip_checks_may_come_before_or_after_the_subcommand(argv: list[str]) -> None:
+    parser = Command().create_parser("manage.py", "cronhooks")
+
+    assert parser.parse_args(argv).skip_checks is True
+
+
+def test_checks_run_unless_skipped() -> None:
+    parser = Command().create_parser("manage.py", "cronhooks")
+
+    assert parser.parse_args(["list"]).skip_checks is False
+    assert parser.parse_args(["wrangler", "init", "dir"]).skip_checks is False
 
 
 def test_list_flags_a_misconfigured_job(settings: Any) -> None:

@@ -90,7 +90,7 @@ def test_the_quickstart_commands_work_as_written(server: Path) -> None:
     assert len(blocks) == 5
     assert blocks[0] == (
         "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]' "
-        "&& (cd wrangler && npm ci)"
+        "&& (cd cronhooks/wrangler && npm ci)"
     )
     assert blocks[4] == ".venv/bin/pytest"
 

@@ -1,10 +1,11 @@
 """End to end: the real Worker in workerd calls the example project under gunicorn.
 
-The Worker is bundled by wrangler and run by Miniflare (wrangler/e2e/fire.mjs);
-the example project runs under gunicorn with two workers, SQLite and a
-throwaway Redis for its locks, and a db_worker runs its background jobs
-(parties-import). Each test fires production crons and reads the outcome from
-the project's run history, its rows and its JSON log lines.
+The Worker is bundled by wrangler and run by Miniflare
+(cronhooks/wrangler/e2e/fire.mjs); the example project runs under gunicorn
+with two workers, SQLite and a throwaway Redis for its locks, and a db_worker
+runs its background jobs (parties-import). Each test fires production crons
+and reads the outcome from the project's run history, its rows and its JSON
+log lines.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tests.conftest import RedisServer, free_port, require
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-WRANGLER = ROOT / "wrangler"
+WRANGLER = ROOT / "cronhooks" / "wrangler"
 TOKEN = "e2e-token-0123456789abcdefghijklmnopqrstuvwxyz"
 PRODUCTION_CRONS = {
     "*/5 * * * *": "ee-recent",
@@ -46,7 +47,10 @@ NODE_ENV = {"WRANGLER_SEND_METRICS": "false", "CLOUDFLARE_CF_FETCH_ENABLED": "fa
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wrangler = WRANGLER / "node_modules" / ".bin" / "wrangler"
-    require(wrangler.exists(), "wrangler/node_modules is missing: run `npm ci` there")
+    require(
+        wrangler.exists(),
+        "cronhooks/wrangler/node_modules is missing: run `npm ci` there",
+    )
     out = tmp_path_factory.mktemp("bundle")
     subprocess.run(
         [

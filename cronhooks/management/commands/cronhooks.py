@@ -1,19 +1,27 @@
-"""``manage.py cronhooks list | run | status | worker | cleanup | prune``."""
+"""``manage.py cronhooks list | run | status | wrangler | cleanup | prune``."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from argparse import ArgumentTypeError
+from argparse import SUPPRESS, ArgumentParser, ArgumentTypeError
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core import checks
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    SystemCheckError,
+)
+from django.db import DatabaseError
 from django.utils import timezone
 
 from cronhooks import idempotency
+from cronhooks.checks import check_tokens
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
     InvalidIdempotencyKey,
@@ -30,8 +38,14 @@ from cronhooks.runs import Trigger, run_job
 from cronhooks.runs.outcome import run_json
 from cronhooks.runs.slots import abandon_orphans
 from cronhooks.runs.tasks import task_backend
+from cronhooks.schedules.wrangler import (
+    ENVIRONMENTS,
+    WranglerConfigError,
+    WranglerProject,
+    init_project,
+    schedules,
+)
 from cronhooks.status import job_statuses
-from cronhooks.worker import ENVIRONMENTS, WorkerConfigError, WorkerFiles, schedules
 
 
 def _when(value: JobRun | datetime | None) -> str:
@@ -47,8 +61,41 @@ def name_value(text: str) -> tuple[str, str]:
     return name, value
 
 
+def environments(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def add_schedule_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--dir",
+        default="wrangler",
+        type=Path,
+        help="The Worker project's directory (default: wrangler).",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="Change nothing; exit 1 if the Worker is out of sync with the job "
+        "registry, or an environment's BACKEND_BASE is missing, a placeholder or "
+        "not https.",
+    )
+    parser.add_argument(
+        "--environments",
+        default=",".join(ENVIRONMENTS),
+        help="Comma-separated Worker environments (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--allow-placeholders",
+        action="store_true",
+        help="With --check, accept a placeholder BACKEND_BASE (example.com, .test "
+        "...), as in a template; a non-https one still fails.",
+    )
+
+
 class Command(BaseCommand):
     help = "List, run and prune cronhooks jobs."
+    # Run by handle(), without the token checks (see check_all_but_tokens).
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
@@ -83,25 +130,26 @@ class Command(BaseCommand):
             help="Enqueue it for a task worker and print the run id, as a trigger "
             "with 'Prefer: respond-async' would.",
         )
-        worker = actions.add_parser(
-            "worker",
-            help="Write the Cloudflare Worker's crons from the job registry.",
+        wrangler = actions.add_parser(
+            "wrangler",
+            help="Write the Cloudflare Worker's crons from the job registry, or "
+            "--check them; `wrangler init DIR` creates the Worker project.",
         )
-        worker.add_argument(
-            "--dir",
-            default="wrangler",
-            type=Path,
-            help="The Worker's directory (default: wrangler).",
+        add_schedule_arguments(wrangler)
+        wrangler_actions = wrangler.add_subparsers(dest="wrangler_action")
+        init = wrangler_actions.add_parser(
+            "init",
+            help="Write a ready Worker project, with this deployment's schedules, "
+            "into DIR.",
         )
-        worker.add_argument(
-            "--check",
-            action="store_true",
-            help="Change nothing; exit 1 if the Worker is out of sync.",
+        init.add_argument("directory", type=Path, metavar="DIR")
+        init.add_argument(
+            "--force", action="store_true", help="Overwrite files that exist."
         )
-        worker.add_argument(
-            "--environments",
-            default=",".join(ENVIRONMENTS),
-            help="Comma-separated Worker environments (default: %(default)s).",
+        add_schedule_arguments(
+            actions.add_parser(
+                "worker", help="Deprecated alias of `wrangler` (removed in 0.2)."
+            )
         )
         status = actions.add_parser(
             "status",
@@ -125,14 +173,45 @@ class Command(BaseCommand):
             default=None,
             help="Keep this many days (default: CRONHOOKS['RETENTION_DAYS']).",
         )
+        # Before or after the subcommand (`cronhooks list --skip-checks`). A
+        # subcommand's SUPPRESS default leaves what the main parser read.
+        parser.add_argument(
+            "--skip-checks", action="store_true", help="Skip system checks."
+        )
+        for subcommand in [*actions.choices.values(), init]:
+            subcommand.add_argument(
+                "--skip-checks",
+                action="store_true",
+                default=SUPPRESS,
+                help="Skip system checks.",
+            )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if not options["skip_checks"]:
+            self.check_all_but_tokens()
+        if action == "worker":
+            self.stderr.write(
+                "`cronhooks worker` is deprecated and will be removed in 0.2: use "
+                "`cronhooks wrangler`, which does the same."
+            )
         if action == "list":
             self.list_jobs()
         elif action == "run":
             self.run_one(options["job"], options)
-        elif action == "worker":
-            self.worker(options["dir"], options["check"], options["environments"])
+        elif action == "wrangler" and options["wrangler_action"] == "init":
+            if options["check"]:
+                raise CommandError(
+                    "init writes a new project; --check it afterwards with "
+                    f"`cronhooks wrangler --dir {options['directory']} --check`."
+                )
+            self.wrangler_init(options["directory"], options["force"])
+        elif action in ("wrangler", "worker"):
+            self.wrangler(
+                options["dir"],
+                options["check"],
+                environments(options["environments"]),
+                allow_placeholders=options["allow_placeholders"],
+            )
         elif action == "status" and options["run_id"]:
             self.show_run(options["run_id"], options["json"])
         elif action == "status":
@@ -202,21 +281,41 @@ class Command(BaseCommand):
 
     def list_jobs(self) -> None:
         jobs = definitions()
-        latest = JobRun.objects.last_runs(jobs)
-        rows = [("JOB", "SCHEDULE", "ENABLED", "LAST RUN", "RUNS")]
+        try:
+            latest: dict[str, JobRun] | None = JobRun.objects.last_runs(jobs)
+        except DatabaseError as error:
+            # The registry is in settings: show it where the run history is
+            # not there yet (a new checkout, a CI job without a database).
+            latest = None
+            self.stderr.write(
+                self.style.WARNING(
+                    f"The run history cannot be read ({error}); is the database "
+                    "migrated? LAST RUN is unknown."
+                )
+            )
+        rows = [("JOB", "SCHEDULE", "ENABLED", "LAST RUN", "RUNS", "DESCRIPTION")]
         for name, job in jobs.items():
             if isinstance(job, InvalidJobDefinition):
-                rows.append((name, "-", "-", "-", f"MISCONFIGURED: {job}"))
+                rows.append((name, "-", "-", "-", "-", f"MISCONFIGURED: {job}"))
                 continue
-            last = latest.get(name)
+            last = None if latest is None else latest.get(name)
             last_text = (
                 f"{last.status} {last.started_at:%Y-%m-%d %H:%M:%S}"
                 if last
+                else "unknown"
+                if latest is None
                 else "never"
             )
             enabled = "yes" if job.active else "no"
             rows.append(
-                (name, job.schedule or "manual", enabled, last_text, job.target)
+                (
+                    name,
+                    job.schedule or "manual",
+                    enabled,
+                    last_text,
+                    job.target,
+                    job.description,
+                )
             )
         self.write_table(rows)
 
@@ -277,30 +376,124 @@ class Command(BaseCommand):
                 )
             )
 
-    def worker(self, directory: Path, check: bool, environments: str) -> None:
-        table = schedules(
-            all_jobs().values(), [name for name in environments.split(",") if name]
-        )
-        files = WorkerFiles(directory)
+    def wrangler(
+        self,
+        directory: Path,
+        check: bool,
+        environments: list[str],
+        *,
+        allow_placeholders: bool,
+    ) -> None:
+        table = schedules(all_jobs().values(), environments)
+        project = WranglerProject(directory)
         try:
             if check:
-                stale = files.stale(table)
-                if stale:
-                    names = ", ".join(str(path) for path in stale)
-                    raise CommandError(
-                        f"Out of sync with the job registry: {names}. Run "
-                        f"`manage.py cronhooks worker --dir {directory}`.",
-                        returncode=1,
-                    )
-                self.stdout.write(f"{directory} is in sync with the job registry.")
+                self.check_wrangler(project, table, environments, allow_placeholders)
                 return
-            changed = files.write(table)
-        except WorkerConfigError as error:
+            changed = project.write(table)
+            backends = project.backend_problems(
+                environments, allow_placeholders=allow_placeholders
+            )
+        except WranglerConfigError as error:
             raise CommandError(str(error)) from None
         for path in changed:
             self.stdout.write(f"Wrote {path}")
         if not changed:
             self.stdout.write(f"{directory} was already in sync.")
+        for environment, problem in backends.items():
+            self.stderr.write(
+                self.style.WARNING(
+                    f"Warning: {environment}: {problem} (in {project.toml})."
+                )
+            )
+
+    def check_wrangler(
+        self,
+        project: WranglerProject,
+        table: dict[str, dict[str, list[str]]],
+        environments: list[str],
+        allow_placeholders: bool,
+    ) -> None:
+        backends = project.backend_problems(
+            environments, allow_placeholders=allow_placeholders
+        )
+        problems = [
+            f"{environment}: {problem}" for environment, problem in backends.items()
+        ]
+        stale = project.stale(table)
+        if stale:
+            names = ", ".join(str(path) for path in stale)
+            problems.insert(
+                0,
+                f"Out of sync with the job registry: {names}. Run `manage.py "
+                f"cronhooks wrangler --dir {project.directory}`.",
+            )
+        if problems:
+            raise CommandError("\n".join(problems), returncode=1)
+        self.stdout.write(f"{project.directory} is in sync with the job registry.")
+
+    def wrangler_init(self, directory: Path, force: bool) -> None:
+        table = schedules(all_jobs().values(), ENVIRONMENTS)
+        try:
+            written = init_project(directory, table, force=force)
+            unsafe = WranglerProject(directory).backend_problems(ENVIRONMENTS)
+        except WranglerConfigError as error:
+            raise CommandError(str(error)) from None
+        except OSError as error:
+            raise CommandError(
+                f"Cannot write the Worker project into {directory}: {error}"
+            ) from None
+        for path in written:
+            self.stdout.write(f"Wrote {path}")
+        crons = sum(len(crons) for crons in table.values())
+        tables = " and ".join(f"[env.{environment}.vars]" for environment in unsafe)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nA Worker project with this deployment's schedules ({crons} "
+                f"cron(s) in {', '.join(ENVIRONMENTS)}) is in {directory}."
+            )
+        )
+        self.stdout.write(
+            f"""Next steps:
+  1. Set BACKEND_BASE, your Django app's https URL, in {tables or "each [env.*.vars]"}
+     of {directory / "wrangler.toml"} (placeholders now).
+  2. cd {directory} && npm ci && npm test
+  3. npx wrangler secret put CRONHOOKS_TOKEN --env production
+     (one of CRONHOOKS["TOKENS"]; again with --env staging for staging)
+  4. npm run deploy
+When a schedule changes, run `manage.py cronhooks wrangler --dir {directory}`;
+in CI, `manage.py cronhooks wrangler --dir {directory} --check` fails when the
+Worker is out of sync or a BACKEND_BASE is unsafe."""
+        )
+
+    def check_all_but_tokens(self) -> None:
+        """Django's system checks, but for the bearer tokens.
+
+        No subcommand serves a request, so none needs a token: `list`,
+        `wrangler --check` and `init` must work on a machine (a CI runner, a
+        new checkout) where the secret is not set.
+        """
+        token_issues = check_tokens()
+        issues = [
+            issue
+            for issue in checks.run_checks()
+            if issue not in token_issues and not issue.is_silenced()
+        ]
+        serious = [issue for issue in issues if issue.is_serious()]
+        lines = sorted(
+            self.style.ERROR(str(issue))
+            if issue.is_serious()
+            else self.style.WARNING(str(issue))
+            for issue in issues
+        )
+        if serious:
+            raise SystemCheckError(
+                "System check identified some issues:\n\n" + "\n".join(lines)
+            )
+        if lines:
+            self.stderr.write(
+                "System check identified some issues:\n\n" + "\n".join(lines)
+            )
 
     def cleanup(self) -> None:
         try:
