@@ -31,8 +31,8 @@ class Setting:
     default: Any
     doc: str
     # Inclusive lower bound of a number; ``exclusive_minimum`` is strict.
-    minimum: float | None = None
-    exclusive_minimum: float | None = None
+    minimum: int | None = None
+    exclusive_minimum: int | None = None
     # The keys of a dict setting (LOCKS, RATE_LIMITS), each merged over its
     # own default; empty for a dict of free keys (JOBS, ALERTS).
     fields: Mapping[str, Setting] = field(default_factory=dict)
@@ -47,9 +47,9 @@ class Setting:
     def bounds(self) -> str:
         """The bounds as the README and the checks say them, or ""."""
         if self.exclusive_minimum is not None:
-            return f"above {_number(self.exclusive_minimum)}"
+            return f"above {self.exclusive_minimum}"
         if self.minimum is not None:
-            return f"at least {_number(self.minimum)}"
+            return f"at least {self.minimum}"
         return ""
 
     def has_type(self, value: object) -> bool:
@@ -72,11 +72,9 @@ class Setting:
     def clean(self, value: object) -> Any:
         """``value`` if the schema accepts it, else the default; a dict
         setting is merged over its defaults key by key."""
-        if not self.accepts(value):
-            return self.default
         if not self.fields:
-            return value
-        given = cast("Mapping[str, Any]", value)
+            return value if self.accepts(value) else self.default
+        given = cast("Mapping[str, Any]", value) if self.accepts(value) else {}
         return {
             name: sub.clean(given.get(name, sub.default))
             for name, sub in self.fields.items()
@@ -84,10 +82,6 @@ class Setting:
 
 
 _TYPE_NAMES = {Mapping: "dict", NoneType: "None"}
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _dict_setting(name: str, doc: str, *fields: Setting) -> Setting:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -677,3 +680,34 @@ def test_a_background_job_with_a_secret_looking_parameter_is_W003() -> None:
 
     assert warning.id == "cronhooks.W003"
     assert "api_token" in warning.msg
+
+
+# The README lists every id, and a test provokes each
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECK_ID = re.compile(r"cronhooks\.[EW][0-9]{3}")
+
+
+def ids_in(paths: Iterable[Path]) -> set[str]:
+    return {found for path in paths for found in CHECK_ID.findall(path.read_text())}
+
+
+def readme_check_table() -> dict[str, str]:
+    section = (ROOT / "README.md").read_text().split("## System checks", 1)[1]
+    rows = re.findall(r"^\| `(cronhooks\.[EW][0-9]{3})` \| (.+) \|$", section, re.M)
+    return dict(rows)
+
+
+def test_every_check_id_the_code_raises_is_in_the_readme_with_its_fix() -> None:
+    raised = ids_in((ROOT / "cronhooks").rglob("*.py"))
+    table = readme_check_table()
+
+    assert raised <= set(table)
+    assert all(" | " in row for row in table.values())  # a problem and a fix
+
+
+def test_every_check_id_in_the_readme_is_provoked_by_a_test() -> None:
+    tested = ids_in((ROOT / "tests").glob("test_*.py"))
+
+    assert set(readme_check_table()) - tested == set()

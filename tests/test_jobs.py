@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from cronhooks.exceptions import (
     UnknownJob,
 )
 from cronhooks.jobs import (
+    JOB_FIELDS,
+    PARAM_KEYS,
     Job,
     Param,
     ParamType,
@@ -1160,3 +1164,22 @@ def test_ee_recent_runs_recently_updated_every_five_minutes() -> None:
 
     assert job.target == "uk_create_elections_from_every_election --recently-updated"
     assert job.schedule == "*/5 * * * *"
+
+
+# The README's job and parameter tables list every key
+
+
+def readme_keys(heading: str) -> set[str]:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split(f"\n### {heading}\n", 1)[1].split("\n## ", 1)[0]
+    section = section.split("\n### ", 1)[0]
+    first_cells = re.findall(r"^\| ([^|]+) \|", section, re.M)
+    return {key for cell in first_cells for key in re.findall(r"`([a-z_]+)`", cell)}
+
+
+def test_the_readme_documents_every_job_key() -> None:
+    assert readme_keys("A job") == set(JOB_FIELDS)
+
+
+def test_the_readme_documents_every_parameter_key() -> None:
+    assert readme_keys("A parameter") == PARAM_KEYS
