@@ -24,7 +24,7 @@ NoneType = type(None)
 
 @dataclass(frozen=True)
 class Setting:
-    """One key of ``CRONHOOKS``, or of one of its dicts (``LOCKS``...)."""
+    """One key of ``CRONHOOKS``, or of a dict in it (``LOCKS``, a job...)."""
 
     name: str
     types: tuple[type, ...]

@@ -1183,3 +1183,48 @@ def test_the_readme_documents_every_job_key() -> None:
 
 def test_the_readme_documents_every_parameter_key() -> None:
     assert readme_keys("A parameter") == PARAM_KEYS
+
+
+@pytest.mark.parametrize(
+    "alerts",
+    [
+        pytest.param(True, id="true"),
+        pytest.param({"slack": "https://hooks.example"}, id="overrides-not-a-dict"),
+        pytest.param({1: {}}, id="alias-not-a-str"),
+    ],
+)
+def test_alerts_that_are_neither_false_nor_overrides_by_alias_are_E004(
+    alerts: object,
+) -> None:
+    error = definition_error({"command": "echo_params", "alerts": alerts})
+
+    assert error.check_id == E004
+    assert "'alerts'" in str(error)
+
+
+def test_alerts_false_sends_none() -> None:
+    assert (
+        parse_job("nightly", {"command": "echo_params", "alerts": False}).alerts is None
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/ping", "hc-ping.com/abc", "https://"]
+)
+def test_a_heartbeat_url_that_is_not_http_is_E004(url: str) -> None:
+    error = definition_error({"command": "echo_params", "heartbeat_url": url})
+
+    assert error.check_id == E004
+    assert "'heartbeat_url'" in str(error)
+
+
+def test_an_empty_per_environment_schedule_leaves_the_job_manual_there() -> None:
+    spec = {
+        "command": "echo_params",
+        "schedule": {"production": "", "dev": "* * * * *"},
+    }
+
+    job = parse_job("nightly", spec)
+
+    assert job.schedules == {"dev": "* * * * *"}
+    assert job.schedule_in("production") == ""
