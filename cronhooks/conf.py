@@ -232,9 +232,6 @@ SETTINGS: dict[str, Setting] = {
 
 DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
 
-LOCK_KEYS = frozenset(LOCKS.fields)
-RATE_LIMIT_KEYS = frozenset(RATE_LIMITS.fields)
-
 MIN_TOKEN_LENGTH = 32
 
 

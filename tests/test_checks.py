@@ -257,7 +257,7 @@ def test_a_job_value_of_the_wrong_type_is_E004() -> None:
 
     assert [error.id for error in errors] == ["cronhooks.E004"]
     assert errors[0].msg == (
-        "Job 'nightly' has a 'lock_ttl' of type str; it takes int."
+        "CRONHOOKS['JOBS']['nightly']['lock_ttl'] is a str; it takes int."
     )
 
 

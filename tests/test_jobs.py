@@ -319,14 +319,16 @@ def test_a_value_of_the_wrong_type_names_the_type_it_takes() -> None:
     error = definition_error({"command": "echo_params", "args": "--loud"})
 
     assert str(error) == (
-        "Job 'nightly' has a 'args' of type str; it takes list or tuple."
+        "CRONHOOKS['JOBS']['nightly']['args'] is a str; it takes list or tuple."
     )
 
 
 def test_a_number_out_of_bounds_names_the_bound() -> None:
     error = definition_error({"command": "echo_params", "lock_ttl": 0})
 
-    assert str(error) == "Job 'nightly' has a 'lock_ttl' of 0; it must be at least 1."
+    assert str(error) == (
+        "CRONHOOKS['JOBS']['nightly']['lock_ttl'] is 0; it must be at least 1."
+    )
 
 
 def test_args_with_a_callable_is_E030() -> None:
@@ -417,7 +419,7 @@ def test_params_that_are_not_a_dict_is_E004() -> None:
     error = definition_error({"command": "echo_params", "params": ["count"]})
 
     assert error.check_id == E004
-    assert "'params' of type list; it takes dict" in str(error)
+    assert "['params'] is a list; it takes dict" in str(error)
 
 
 def test_param_that_is_not_a_dict_is_E034() -> None:
@@ -605,7 +607,7 @@ def test_schedule_that_is_not_a_str_or_a_dict_is_E004(schedule: object) -> None:
     error = definition_error({"command": "echo_params", "schedule": schedule})
 
     assert error.check_id == E004
-    assert "'schedule' of type" in str(error)
+    assert "['schedule'] is a" in str(error)
 
 
 def test_a_per_environment_schedule_that_is_not_a_str_is_E004() -> None:

@@ -128,13 +128,18 @@ def parse_job(name: object, spec: object) -> Job:
     values: dict[str, Any] = {}
     for key, field in JOB_FIELDS.items():
         value = spec.get(key, field.default)
+        # Said as the settings' own E011 and E019 say it.
+        where = f"CRONHOOKS['JOBS'][{name!r}][{key!r}]"
         if not field.has_type(value):
-            raise invalid(
-                f"has a {key!r} of type {type(value).__name__}; it takes "
-                f"{field.type_name}."
+            raise InvalidJobDefinition(
+                f"{where} is a {type(value).__name__}; it takes {field.type_name}.",
+                check_id="cronhooks.E004",
             )
         if not field.in_bounds(value):
-            raise invalid(f"has a {key!r} of {value!r}; it must be {field.bounds}.")
+            raise InvalidJobDefinition(
+                f"{where} is {value!r}; it must be {field.bounds}.",
+                check_id="cronhooks.E004",
+            )
         values[key] = value
 
     command, target, args = values["command"], values["callable"], values["args"]
