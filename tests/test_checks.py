@@ -439,6 +439,15 @@ def test_args_flag_the_command_does_not_accept_is_E006() -> None:
     )
 
 
+def test_args_value_the_command_refuses_is_E006() -> None:
+    errors = check_errors(
+        with_job({"command": "echo_params", "args": ["--count", "x"]})
+    )
+
+    assert [error.id for error in errors] == ["cronhooks.E006"]
+    assert "invalid int value: 'x'" in errors[0].msg
+
+
 def test_args_flag_with_attached_value_is_accepted() -> None:
     spec = {
         "command": "uk_create_elections_from_every_election",
@@ -572,6 +581,24 @@ def test_args_and_params_on_different_options_are_accepted() -> None:
     }
 
     assert check_error_codes(with_job(spec)) == []
+
+
+# E013, E023, E024: alerts (tests/test_alerts.py has more)
+
+
+def test_alerts_that_are_not_a_dict_are_E011_only() -> None:
+    assert check_error_codes({"TOKENS": [TOKEN], "ALERTS": "slack"}) == [
+        "cronhooks.E011"
+    ]
+
+
+def test_a_job_overriding_an_unusable_channel_adds_nothing_to_its_E013() -> None:
+    cronhooks = {
+        **with_job({"command": "echo_params", "alerts": {"slack": {"X": 1}}}),
+        "ALERTS": {"slack": {"BACKEND": "cronhooks.alerts.nope.Backend"}},
+    }
+
+    assert check_error_codes(cronhooks) == ["cronhooks.E013"]
 
 
 # E004, E015, E016, E017, E025, W001, W002, W003: background runs
