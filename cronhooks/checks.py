@@ -1,10 +1,13 @@
 """System checks: every configuration mistake surfaces in ``manage.py check``.
 
-IDs are stable; each is tested by id in ``tests/test_checks.py``.
+One id per problem, each with one fix; ids are stable, listed in the README
+and each provoked by a test in ``tests/test_checks.py``. The types and bounds
+of the settings come from their one schema, ``conf.SETTINGS``.
 """
 
 from __future__ import annotations
 
+from argparse import Namespace
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,36 +22,16 @@ from django.utils.module_loading import import_string
 from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
 from cronhooks.auth import TOKEN_CHARACTERS
 from cronhooks.conf import (
-    DEFAULTS,
-    LOCK_KEYS,
     MIN_TOKEN_LENGTH,
-    RATE_LIMIT_KEYS,
+    SETTINGS,
+    Setting,
     conf,
+    unknown_keys,
 )
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import Job, definitions
 from cronhooks.locks import InvalidLockBackend, load_backend
 from cronhooks.ratelimit import HEADER_NAME, LIMIT_NAMES, parse_limit
-
-SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "TOKENS": (list, tuple, str),
-    "ENABLED": (bool,),
-    "ENVIRONMENT": (str,),
-    "JOBS": (Mapping,),
-    "MAX_BODY_SIZE": (int,),
-    "OUTPUT_LIMIT": (int,),
-    "RETENTION_DAYS": (int,),
-    "RETRY_AFTER": (int,),
-    "LOCKS": (Mapping,),
-    "IDEMPOTENCY_RETENTION": (int,),
-    "BASE_URL": (str,),
-    "ALERTS": (Mapping,),
-    "ALERT_TIMEOUT": (int, float),
-    "RATE_LIMITS": (Mapping,),
-    "TASK_BACKEND": (str,),
-    "TASK_QUEUE": (str,),
-    "TIMEOUT_GRACE": (int,),
-}
 
 
 @register(Tags.security)
@@ -76,7 +59,9 @@ def check_tokens(
                 Error(
                     f"Token #{position} in CRONHOOKS['TOKENS'] is not a non-empty "
                     "string.",
-                    id="cronhooks.E012",
+                    hint="A list built from an environment variable may hold an "
+                    "empty entry: leave empty strings out.",
+                    id="cronhooks.E020",
                 )
             )
         elif not TOKEN_CHARACTERS.fullmatch(token):
@@ -110,45 +95,66 @@ def check_settings(
             Error(
                 "CRONHOOKS must be a dict.",
                 hint=f"It is a {type(raw).__name__}.",
-                id="cronhooks.E003",
+                id="cronhooks.E018",
             )
         ]
-    errors: list[CheckMessage] = []
+    errors = _unknown_keys("CRONHOOKS", raw, SETTINGS)
     for key, value in raw.items():
-        if key not in DEFAULTS:
-            errors.append(
-                Error(
-                    f"CRONHOOKS has an unknown key {key!r}.",
-                    hint=f"Known keys: {', '.join(DEFAULTS)}.",
-                    id="cronhooks.E003",
-                )
-            )
-            continue
-        expected = SETTING_TYPES[key]
-        wrong_type = not isinstance(value, expected) or (
-            int in expected and isinstance(value, bool)
+        if key in SETTINGS:
+            errors.extend(_value_problems(f"CRONHOOKS[{key!r}]", SETTINGS[key], value))
+    return errors
+
+
+def _unknown_keys(
+    where: str, given: Mapping[Any, Any], known: Mapping[str, Setting]
+) -> list[CheckMessage]:
+    unknown = set(given) - set(known)
+    if not unknown:
+        return []
+    return [
+        Error(
+            f"{where} {unknown_keys(unknown, known)}",
+            hint="A misspelt key is ignored: its default applies.",
+            id="cronhooks.E003",
         )
-        negative = (
-            int in expected and float not in expected and not wrong_type and value < 0
-        )
-        if key == "ALERT_TIMEOUT" and not wrong_type and value <= 0:
-            errors.append(
-                Error(
-                    "CRONHOOKS['ALERT_TIMEOUT'] must be a number of seconds above 0.",
-                    hint=f"The default is {DEFAULTS[key]!r}.",
-                    id="cronhooks.E011",
-                )
+    ]
+
+
+def _value_problems(where: str, setting: Setting, value: object) -> list[CheckMessage]:
+    """E011 for a value of the wrong type, E019 for one out of bounds."""
+    if not setting.has_type(value):
+        return [
+            Error(
+                f"{where} is a {type(value).__name__}; it takes {setting.type_name}.",
+                hint=f"Until it is fixed, the default {setting.default!r} applies.",
+                id="cronhooks.E011",
             )
-            continue
-        if wrong_type or negative:
-            names = " or ".join(kind.__name__ for kind in expected)
-            errors.append(
-                Error(
-                    f"CRONHOOKS[{key!r}] must be a {names}"
-                    + (" of at least 0." if negative else "."),
-                    hint=f"The default is {DEFAULTS[key]!r}.",
-                    id="cronhooks.E011",
-                )
+        ]
+    if not setting.in_bounds(value):
+        return [
+            Error(
+                f"{where} is {value!r}; it must be {setting.bounds}.",
+                hint=f"Until it is fixed, the default {setting.default!r} applies.",
+                id="cronhooks.E019",
+            )
+        ]
+    return []
+
+
+def _dict_setting_problems(setting: Setting) -> list[CheckMessage]:
+    """Unknown keys (E003) and mistyped values (E011) in LOCKS or RATE_LIMITS.
+
+    A ``setting`` that is not a dict at all is reported by check_settings.
+    """
+    given = conf.raw.get(setting.name, {})
+    if not isinstance(given, Mapping):
+        return []
+    where = f"CRONHOOKS[{setting.name!r}]"
+    errors = _unknown_keys(where, given, setting.fields)
+    for key, value in given.items():
+        if key in setting.fields:
+            errors.extend(
+                _value_problems(f"{where}[{key!r}]", setting.fields[key], value)
             )
     return errors
 
@@ -164,8 +170,47 @@ def check_jobs(
         elif job.callable:
             errors.extend(_check_callable(job))
         else:
-            errors.extend(_check_command(job))
+            problems = _check_command(job)
+            errors.extend(problems or _check_repeated_options(job))
     return errors
+
+
+def _check_repeated_options(job: Job) -> list[CheckMessage]:
+    """An option set by a fixed ``args`` flag and again by ``options`` or a
+    parameter: ``call_command`` lets the latter win without a word, so the
+    flag is dead whenever the parameter is passed. Only asked of a job whose
+    command exists and parses its ``args`` (else E005 or E006 says why)."""
+    app_name = get_commands()[job.command]
+    command = (
+        app_name
+        if isinstance(app_name, BaseCommand)
+        else load_command_class(app_name, job.command)
+    )
+    parser = command.create_parser("manage.py", job.command)
+    # Every destination starts as this marker: what args set is what changed.
+    unset = object()
+    namespace = Namespace(**{action.dest: unset for action in parser._actions})
+    parser.parse_known_args(list(job.args), namespace)
+    from_args = {dest for dest, value in vars(namespace).items() if value is not unset}
+    repeated = [
+        *(f"option {name!r}" for name in job.options if name in from_args),
+        *(
+            f"parameter {param.name!r} (option {param.option!r})"
+            for param in job.params.values()
+            if param.option in from_args
+        ),
+    ]
+    if not repeated:
+        return []
+    return [
+        Error(
+            f"Job {job.name!r} sets {', '.join(repeated)}, which its 'args' "
+            "already set: the value from 'args' is silently replaced.",
+            hint="Set each option in one place: drop the flag from 'args' (a "
+            "parameter's 'default' can give its value).",
+            id="cronhooks.E032",
+        )
+    ]
 
 
 def _check_callable(job: Job) -> list[CheckMessage]:
@@ -239,27 +284,10 @@ def _check_command(job: Job) -> list[CheckMessage]:
 def check_locks(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    locks = conf.raw.get("LOCKS", {})
-    if not isinstance(locks, Mapping):
-        return []  # reported by check_settings
-    unknown = sorted(map(str, set(locks) - LOCK_KEYS))
-    if unknown:
-        return [
-            Error(
-                f"CRONHOOKS['LOCKS'] has unknown keys: {', '.join(unknown)}.",
-                hint=f"Known keys: {', '.join(sorted(LOCK_KEYS))}.",
-                id="cronhooks.E003",
-            )
-        ]
-    if not isinstance(conf.locks["OPTIONS"], Mapping) or not isinstance(
-        conf.locks["FAIL_OPEN"], bool
-    ):
-        return [
-            Error(
-                "CRONHOOKS['LOCKS'] needs OPTIONS to be a dict and FAIL_OPEN a bool.",
-                id="cronhooks.E011",
-            )
-        ]
+    # Types first: a backend is loaded only from the LOCKS as written.
+    mistakes = _dict_setting_problems(SETTINGS["LOCKS"])
+    if mistakes or not isinstance(conf.raw.get("LOCKS", {}), Mapping):
+        return mistakes
     try:
         backend = load_backend(conf.lock_backend_path, conf.lock_options)
     except InvalidLockBackend as error:
@@ -287,20 +315,11 @@ def check_rate_limits(
     limits = conf.raw.get("RATE_LIMITS", {})
     if not isinstance(limits, Mapping):
         return []  # reported by check_settings
-    errors: list[CheckMessage] = []
-    unknown = sorted(map(str, set(limits) - RATE_LIMIT_KEYS))
-    if unknown:
-        errors.append(
-            Error(
-                f"CRONHOOKS['RATE_LIMITS'] has unknown keys: {', '.join(unknown)}.",
-                hint=f"Known keys: {', '.join(sorted(RATE_LIMIT_KEYS))}.",
-                id="cronhooks.E014",
-            )
-        )
+    errors = _dict_setting_problems(SETTINGS["RATE_LIMITS"])
     for name in LIMIT_NAMES:
-        value = conf.rate_limits[name]
-        if value is None:
-            continue
+        value = limits.get(name)
+        if not isinstance(value, str):
+            continue  # None is no limit; another type is an E011
         try:
             parse_limit(value)
         except ValueError as error:
@@ -314,18 +333,18 @@ def check_rate_limits(
                 )
             )
     alias = conf.rate_limits["CACHE"]
-    if not isinstance(alias, str) or alias not in settings.CACHES:
+    if alias not in settings.CACHES:
         errors.append(
             Error(
                 f"CRONHOOKS['RATE_LIMITS']['CACHE'] is {alias!r}, which is not in "
                 "settings.CACHES, so no request is limited.",
                 hint="Name a CACHES alias; in production one on Redis, so that "
                 "every process counts together.",
-                id="cronhooks.E014",
+                id="cronhooks.E021",
             )
         )
     header = conf.rate_limits["IP_HEADER"]
-    if not isinstance(header, str) or not HEADER_NAME.fullmatch(header):
+    if not HEADER_NAME.fullmatch(header):
         errors.append(
             Error(
                 f"CRONHOOKS['RATE_LIMITS']['IP_HEADER'] is {header!r}, which is not "
@@ -333,7 +352,7 @@ def check_rate_limits(
                 hint="The header as the proxy sends it, e.g. 'CF-Connecting-IP' "
                 "or 'X-Forwarded-For' (not request.META's 'HTTP_...' key); "
                 "'' uses REMOTE_ADDR.",
-                id="cronhooks.E014",
+                id="cronhooks.E022",
             )
         )
     return errors
@@ -365,7 +384,7 @@ def check_alerts(
             continue
         usable[alias] = (path, options)
         errors.extend(
-            Error(f"Alert backend {alias!r}: {problem}", id="cronhooks.E013")
+            Error(f"Alert backend {alias!r}: {problem}", id="cronhooks.E023")
             for problem in backend.check_configuration()
         )
     for job in definitions().values():
@@ -379,7 +398,7 @@ def check_alerts(
                         "not in CRONHOOKS['ALERTS'].",
                         hint=f"Aliases in CRONHOOKS['ALERTS']: "
                         f"{', '.join(map(str, entries)) or 'none'}.",
-                        id="cronhooks.E013",
+                        id="cronhooks.E024",
                     )
                 )
             elif alias in usable:
@@ -388,7 +407,7 @@ def check_alerts(
                 errors.extend(
                     Error(
                         f"Job {job.name!r}, alert backend {alias!r}: {problem}",
-                        id="cronhooks.E013",
+                        id="cronhooks.E023",
                     )
                     for problem in backend.check_configuration()
                 )
@@ -401,7 +420,7 @@ def check_tasks(
 ) -> list[CheckMessage]:
     """Background jobs need a task backend that runs them somewhere else."""
     from cronhooks.exceptions import TasksUnavailable
-    from cronhooks.runs.tasks import INLINE_BACKENDS, task_backend
+    from cronhooks.runs.tasks import INLINE_BACKENDS, task_backend, tasks_api
 
     background = [
         job for job in definitions().values() if isinstance(job, Job) and job.background
@@ -409,15 +428,25 @@ def check_tasks(
     if not background:
         return []
     names = ", ".join(job.name for job in background)
+    if tasks_api() is None:
+        return [
+            Error(
+                f"Job(s) {names} run in the background, but neither django.tasks "
+                "(Django 6.0+) nor the django-tasks package is installed.",
+                hint="pip install 'django-cronhooks[tasks]' (or '[rq]') and "
+                "configure settings.TASKS.",
+                id="cronhooks.E025",
+            )
+        ]
     try:
         backend = task_backend()
     except TasksUnavailable as error:
         return [
             Error(
                 f"Job(s) {names} run in the background, but {error.message}",
-                hint="pip install 'django-cronhooks[tasks]' and configure "
-                "settings.TASKS; CRONHOOKS['TASK_BACKEND'] names its alias "
-                f"(now {conf.task_backend!r}).",
+                hint="CRONHOOKS['TASK_BACKEND'] (now "
+                f"{conf.task_backend!r}) must name an alias of settings.TASKS "
+                "whose backend can be loaded.",
                 id="cronhooks.E016",
             )
         ]

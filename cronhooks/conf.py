@@ -1,85 +1,249 @@
-"""A typed, lazy view of the one ``CRONHOOKS`` setting.
+"""The one ``CRONHOOKS`` setting: its schema, and a typed, lazy view of it.
+
+``SETTINGS`` describes every key once (type, default, bounds, doc); the typed
+accessors on ``conf`` and the type and bounds checks in ``checks.py`` both
+come from it, so they cannot disagree.
 
 Values are read on every access, never at import time, so
-``override_settings(CRONHOOKS=...)`` works everywhere. Type mistakes are
-reported by the system checks in ``checks.py``; here a wrong type falls back
-to the default so that a misconfigured project still answers requests.
+``override_settings(CRONHOOKS=...)`` works everywhere. Mistakes are reported
+by the system checks; here a value the schema refuses falls back to the
+default so that a misconfigured project still answers requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from typing import Any, cast
 
 from django.conf import settings
 
-DEFAULTS: dict[str, Any] = {
-    # Bearer tokens accepted by the trigger and health views. Several may be
-    # valid at once so a token can be rotated without downtime.
-    "TOKENS": [],
-    # The global switch: False refuses every trigger with 503 (e.g. staging).
-    "ENABLED": True,
-    # Job name -> definition; see jobs.py for the keys of a definition.
-    "JOBS": {},
-    # This deployment's scheduler environment: which schedule of a job whose
-    # schedule differs per environment applies here (for /health, list).
-    "ENVIRONMENT": "production",
-    # Largest request body accepted, in bytes.
-    "MAX_BODY_SIZE": 16 * 1024,
-    # How much of a command's stdout and stderr is kept (the tail), in characters.
-    "OUTPUT_LIMIT": 16 * 1024,
-    # Seconds a 503 asks the scheduler to wait before retrying (Retry-After).
-    "RETRY_AFTER": 30,
-    # Run records older than this many days are removed by `cronhooks prune`.
-    "RETENTION_DAYS": 30,
-    # Seconds an Idempotency-Key is remembered: a retry with the same key
-    # within this time gets the first run's result instead of a second run.
-    "IDEMPOTENCY_RETENTION": 24 * 60 * 60,
-    # The site's public address, e.g. "https://app.example.com": alerts link
-    # to the run's admin page under it. Empty: alerts give the path only.
-    "BASE_URL": "",
-    # Alert channels, like CACHES: alias -> {"BACKEND": dotted path,
-    # "OPTIONS": {...}}. Failures and recoveries are sent to each.
-    "ALERTS": {},
-    # Seconds a run's response waits, at most, for alerts and heartbeats.
-    "ALERT_TIMEOUT": 5,
-    # Request limits per fixed window, "<count>/<s|m|h|d>" or None for none.
-    "RATE_LIMITS": {
-        # Which CACHES alias counts requests (Redis in production).
-        "CACHE": "default",
-        # Authenticated triggers of one job, from anyone.
-        "PER_JOB": "10/m",
-        # Requests without a valid token from one client address (a valid
-        # token is never limited by address: Workers share addresses).
-        "PER_IP": "120/m",
-        # Failed authentications from one client address.
-        "AUTH_FAILURES": "10/m",
-        # The header holding the client address when behind a proxy, e.g.
-        # "CF-Connecting-IP"; empty uses REMOTE_ADDR.
-        "IP_HEADER": "",
-    },
-    # Background runs (a job's "background": True, or a request's
-    # "Prefer: respond-async") are enqueued with django.tasks: which alias of
-    # settings.TASKS runs them, and on which of its queues.
-    "TASK_BACKEND": "default",
-    "TASK_QUEUE": "default",
-    # Seconds a background run past its time limit has to stop once told to,
-    # before its task worker process is ended to stop it.
-    "TIMEOUT_GRACE": 10,
-    # The lock backend that keeps each job to one run at a time.
-    "LOCKS": {
-        "BACKEND": "cronhooks.locks.database.DatabaseLockBackend",
-        "OPTIONS": {},
-        # True runs a job without a lock when the backend is unreachable
-        # (flagged lock_lost) instead of refusing the trigger with 503.
-        "FAIL_OPEN": False,
-    },
+NoneType = type(None)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``CRONHOOKS``, or of a dict in it (``LOCKS``, a job...)."""
+
+    name: str
+    types: tuple[type, ...]
+    default: Any
+    doc: str
+    # Inclusive lower bound of a number; ``exclusive_minimum`` is strict.
+    minimum: int | None = None
+    exclusive_minimum: int | None = None
+    # The keys of a dict setting (LOCKS, RATE_LIMITS), each merged over its
+    # own default; empty for a dict of free keys (JOBS, ALERTS).
+    fields: Mapping[str, Setting] = field(default_factory=dict)
+
+    @property
+    def type_name(self) -> str:
+        """The accepted types as the README names them: "int or float"."""
+        names = [_TYPE_NAMES.get(kind, kind.__name__) for kind in self.types]
+        return " or ".join(names)
+
+    @property
+    def bounds(self) -> str:
+        """The bounds as the README and the checks say them, or ""."""
+        if self.exclusive_minimum is not None:
+            return f"above {self.exclusive_minimum}"
+        if self.minimum is not None:
+            return f"at least {self.minimum}"
+        return ""
+
+    def has_type(self, value: object) -> bool:
+        # True and False are ints to isinstance, never a count of seconds.
+        if isinstance(value, bool) and bool not in self.types:
+            return False
+        return isinstance(value, self.types)
+
+    def in_bounds(self, value: object) -> bool:
+        """Whether a value of the right type is within the bounds."""
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return True
+        if self.minimum is not None and value < self.minimum:
+            return False
+        return self.exclusive_minimum is None or value > self.exclusive_minimum
+
+    def accepts(self, value: object) -> bool:
+        return self.has_type(value) and self.in_bounds(value)
+
+    def clean(self, value: object) -> Any:
+        """``value`` if the schema accepts it, else the default; a dict
+        setting is merged over its defaults key by key."""
+        if not self.fields:
+            return value if self.accepts(value) else self.default
+        given = cast("Mapping[str, Any]", value) if self.accepts(value) else {}
+        return {
+            name: sub.clean(given.get(name, sub.default))
+            for name, sub in self.fields.items()
+        }
+
+
+_TYPE_NAMES = {Mapping: "dict", NoneType: "None"}
+
+
+def _dict_setting(name: str, doc: str, *fields: Setting) -> Setting:
+    keyed = {sub.name: sub for sub in fields}
+    default = {sub.name: sub.default for sub in fields}
+    return Setting(name, (Mapping,), default, doc, fields=keyed)
+
+
+def _count(name: str, default: int, doc: str) -> Setting:
+    """A whole number of bytes, characters, days or seconds: 0 or more."""
+    return Setting(name, (int,), default, doc, minimum=0)
+
+
+LOCKS = _dict_setting(
+    "LOCKS",
+    "The lock backend that keeps each job to one run at a time.",
+    Setting(
+        "BACKEND",
+        (str,),
+        "cronhooks.locks.database.DatabaseLockBackend",
+        "Dotted path of a LockBackend subclass.",
+    ),
+    Setting("OPTIONS", (Mapping,), {}, "Keyword arguments of the backend."),
+    Setting(
+        "FAIL_OPEN",
+        (bool,),
+        False,
+        "True runs a job without a lock when the backend is unreachable "
+        "(flagged lock_lost) instead of refusing the trigger with 503.",
+    ),
+)
+
+_LIMIT = (str, NoneType)
+RATE_LIMITS = _dict_setting(
+    "RATE_LIMITS",
+    "Request limits per fixed window, '<count>/<s|m|h|d>' or None for none.",
+    Setting(
+        "CACHE",
+        (str,),
+        "default",
+        "Which CACHES alias counts requests (Redis in production).",
+    ),
+    Setting("PER_JOB", _LIMIT, "10/m", "Authenticated triggers of one job."),
+    Setting(
+        "PER_IP",
+        _LIMIT,
+        "120/m",
+        "Requests without a valid token from one client address (a valid "
+        "token is never limited by address: Workers share addresses).",
+    ),
+    Setting(
+        "AUTH_FAILURES",
+        _LIMIT,
+        "10/m",
+        "Failed authentications from one client address.",
+    ),
+    Setting(
+        "IP_HEADER",
+        (str,),
+        "",
+        "The header holding the client address behind a proxy, e.g. "
+        "'CF-Connecting-IP'; empty uses REMOTE_ADDR.",
+    ),
+)
+
+SETTINGS: dict[str, Setting] = {
+    setting.name: setting
+    for setting in (
+        Setting(
+            "TOKENS",
+            (list, tuple, str),
+            [],
+            "Bearer tokens accepted by the trigger and health views, each at "
+            "least 32 characters; several may be valid at once so a token can "
+            "be rotated without downtime. One token may be given as a str.",
+        ),
+        Setting(
+            "ENABLED",
+            (bool,),
+            True,
+            "The global switch: False refuses every trigger with 503.",
+        ),
+        Setting("JOBS", (Mapping,), {}, "Job name -> definition (see jobs)."),
+        Setting(
+            "ENVIRONMENT",
+            (str,),
+            "production",
+            "Which schedule of a per-environment job applies to this deployment.",
+        ),
+        _count("MAX_BODY_SIZE", 16 * 1024, "Largest request body, in bytes."),
+        _count(
+            "OUTPUT_LIMIT",
+            16 * 1024,
+            "Characters of a command's stdout and stderr kept (the tail).",
+        ),
+        _count(
+            "RETRY_AFTER",
+            30,
+            "Seconds a 503 asks the scheduler to wait before retrying.",
+        ),
+        _count(
+            "RETENTION_DAYS",
+            30,
+            "Run records older than this many days are removed by `cronhooks prune`.",
+        ),
+        _count(
+            "IDEMPOTENCY_RETENTION",
+            24 * 60 * 60,
+            "Seconds an Idempotency-Key is remembered.",
+        ),
+        Setting(
+            "BASE_URL",
+            (str,),
+            "",
+            "The site's public address: alerts and status URLs are built on it.",
+        ),
+        Setting(
+            "ALERTS",
+            (Mapping,),
+            {},
+            "Alert channels, like CACHES: alias -> {'BACKEND': dotted path, "
+            "'OPTIONS': {...}}.",
+        ),
+        Setting(
+            "ALERT_TIMEOUT",
+            (int, float),
+            5,
+            "Seconds a run's answer waits, at most, for alerts and heartbeats.",
+            exclusive_minimum=0,
+        ),
+        RATE_LIMITS,
+        Setting(
+            "TASK_BACKEND",
+            (str,),
+            "default",
+            "The alias in settings.TASKS that runs background runs.",
+        ),
+        Setting("TASK_QUEUE", (str,), "default", "The queue background runs go on."),
+        _count(
+            "TIMEOUT_GRACE",
+            10,
+            "Seconds a background run past its time limit has to stop once told "
+            "to, before its task worker process is ended.",
+        ),
+        LOCKS,
+    )
 }
 
-LOCK_KEYS = frozenset(DEFAULTS["LOCKS"])
-RATE_LIMIT_KEYS = frozenset(DEFAULTS["RATE_LIMITS"])
+DEFAULTS: dict[str, Any] = {name: setting.default for name, setting in SETTINGS.items()}
 
 MIN_TOKEN_LENGTH = 32
+
+
+def unknown_keys(unknown: Iterable[object], known: Iterable[str]) -> str:
+    """Names ``unknown`` keys for an error: "has unknown keys: comand (did you
+    mean 'command'?). Valid keys: ..." so a misspelling says its fix."""
+    valid = sorted(known)
+    named = []
+    for key in sorted(map(str, unknown)):
+        close = get_close_matches(key, valid, n=1)
+        named.append(f"{key} (did you mean {close[0]!r}?)" if close else key)
+    return f"has unknown keys: {', '.join(named)}. Valid keys: {', '.join(valid)}."
 
 
 class Settings:
@@ -88,21 +252,16 @@ class Settings:
         value = getattr(settings, "CRONHOOKS", {})
         return value if isinstance(value, Mapping) else {}
 
-    def _get(self, key: str, expected: type | tuple[type, ...]) -> Any:
-        value = self.raw.get(key, DEFAULTS[key])
-        if not isinstance(value, expected) or (
-            expected is int and isinstance(value, bool)
-        ):
-            return DEFAULTS[key]
-        return value
+    def value(self, name: str) -> Any:
+        """The setting ``name`` as the schema accepts it, else its default."""
+        setting = SETTINGS[name]
+        return setting.clean(self.raw.get(name, setting.default))
 
     @property
     def tokens(self) -> tuple[str, ...]:
-        value = self.raw.get("TOKENS", DEFAULTS["TOKENS"])
+        value = self.value("TOKENS")
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list | tuple):
-            return ()
         return tuple(token for token in value if isinstance(token, str) and token)
 
     @property
@@ -112,28 +271,25 @@ class Settings:
 
     @property
     def environment(self) -> str:
-        value: str = self._get("ENVIRONMENT", str)
-        return value
+        return str(self.value("ENVIRONMENT"))
 
     @property
     def jobs(self) -> Mapping[str, Any]:
-        value: Mapping[str, Any] = self._get("JOBS", Mapping)
+        value: Mapping[str, Any] = self.value("JOBS")
         return value
 
     @property
     def max_body_size(self) -> int:
-        value: int = self._get("MAX_BODY_SIZE", int)
-        return value
+        return int(self.value("MAX_BODY_SIZE"))
 
     @property
     def output_limit(self) -> int:
-        value: int = self._get("OUTPUT_LIMIT", int)
-        return value
+        return int(self.value("OUTPUT_LIMIT"))
 
     @property
     def locks(self) -> Mapping[str, Any]:
-        value: Mapping[str, Any] = self._get("LOCKS", Mapping)
-        return {**DEFAULTS["LOCKS"], **value}
+        value: Mapping[str, Any] = self.value("LOCKS")
+        return value
 
     @property
     def lock_backend_path(self) -> str:
@@ -141,8 +297,7 @@ class Settings:
 
     @property
     def lock_options(self) -> dict[str, Any]:
-        options = self.locks["OPTIONS"]
-        return dict(options) if isinstance(options, Mapping) else {}
+        return dict(self.locks["OPTIONS"])
 
     @property
     def lock_fail_open(self) -> bool:
@@ -150,55 +305,45 @@ class Settings:
 
     @property
     def retry_after(self) -> int:
-        value: int = self._get("RETRY_AFTER", int)
-        return value
+        return int(self.value("RETRY_AFTER"))
 
     @property
     def retention_days(self) -> int:
-        value: int = self._get("RETENTION_DAYS", int)
-        return value
+        return int(self.value("RETENTION_DAYS"))
 
     @property
     def idempotency_retention(self) -> int:
-        value: int = self._get("IDEMPOTENCY_RETENTION", int)
-        return value
+        return int(self.value("IDEMPOTENCY_RETENTION"))
 
     @property
     def base_url(self) -> str:
-        value: str = self._get("BASE_URL", str)
-        return value.rstrip("/")
+        return str(self.value("BASE_URL")).rstrip("/")
 
     @property
     def alerts(self) -> Mapping[str, Any]:
-        value: Mapping[str, Any] = self._get("ALERTS", Mapping)
+        value: Mapping[str, Any] = self.value("ALERTS")
         return value
 
     @property
     def alert_timeout(self) -> float:
-        value = self.raw.get("ALERT_TIMEOUT", DEFAULTS["ALERT_TIMEOUT"])
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            return float(DEFAULTS["ALERT_TIMEOUT"])
-        return float(value)
+        return float(self.value("ALERT_TIMEOUT"))
 
     @property
     def task_backend(self) -> str:
-        value: str = self._get("TASK_BACKEND", str)
-        return value
+        return str(self.value("TASK_BACKEND"))
 
     @property
     def task_queue(self) -> str:
-        value: str = self._get("TASK_QUEUE", str)
-        return value
+        return str(self.value("TASK_QUEUE"))
 
     @property
     def timeout_grace(self) -> int:
-        value: int = self._get("TIMEOUT_GRACE", int)
-        return value
+        return int(self.value("TIMEOUT_GRACE"))
 
     @property
     def rate_limits(self) -> Mapping[str, Any]:
-        value: Mapping[str, Any] = self._get("RATE_LIMITS", Mapping)
-        return {**DEFAULTS["RATE_LIMITS"], **value}
+        value: Mapping[str, Any] = self.value("RATE_LIMITS")
+        return value
 
 
 conf = Settings()

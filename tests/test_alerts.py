@@ -690,7 +690,7 @@ def test_a_failing_monitor_is_logged_without_its_url_and_changes_nothing(
     assert "0f6ea4a5" not in json.dumps(json_lines())
 
 
-# System checks: cronhooks.E013
+# System checks: cronhooks.E013, E023, E024
 
 
 def alerting(alerts: object, **jobs: object) -> dict[str, Any]:
@@ -734,6 +734,15 @@ def test_valid_alert_settings_pass_the_checks(alerts: dict[str, Any]) -> None:
             {"BACKEND": "cronhooks.locks.database.DatabaseLockBackend"},
             id="not-an-alert-backend",
         ),
+    ],
+)
+def test_an_alert_channel_that_cannot_be_loaded_is_E013(entry: object) -> None:
+    assert check_error_codes(alerting({"slack": entry})) == ["cronhooks.E013"]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
         pytest.param(
             {
                 "BACKEND": SLACK["BACKEND"],
@@ -751,11 +760,11 @@ def test_valid_alert_settings_pass_the_checks(alerts: dict[str, Any]) -> None:
         ),
     ],
 )
-def test_an_unusable_alert_channel_is_E013(entry: object) -> None:
-    assert check_error_codes(alerting({"slack": entry})) == ["cronhooks.E013"]
+def test_options_an_alert_backend_rejects_are_E023(entry: object) -> None:
+    assert check_error_codes(alerting({"slack": entry})) == ["cronhooks.E023"]
 
 
-def test_E013_never_shows_the_webhook_url() -> None:
+def test_E023_never_shows_the_webhook_url() -> None:
     insecure = "http://hooks.slack.example/services/T/B/secret-part"
     entry = {"BACKEND": SLACK["BACKEND"], "OPTIONS": {"WEBHOOK_URL": insecure}}
 
@@ -778,20 +787,20 @@ def test_an_http_webhook_on_this_machine_passes_the_checks(url: str) -> None:
     assert check_errors(alerting({"slack": entry})) == []
 
 
-def test_a_job_naming_an_unknown_alert_alias_is_E013() -> None:
+def test_a_job_naming_an_unknown_alert_alias_is_E024() -> None:
     job = {"command": "boom", "alerts": {"slak": {"WEBHOOK_URL": SLACK_URL}}}
 
     [error] = check_errors(alerting({"slack": SLACK}, nightly=job))
 
-    assert error.id == "cronhooks.E013"
+    assert error.id == "cronhooks.E024"
     assert "Job 'nightly'" in error.msg
     assert "'slak'" in error.msg
 
 
-def test_a_job_override_that_breaks_the_channel_is_E013() -> None:
+def test_a_job_override_that_breaks_the_channel_is_E023() -> None:
     job = {"command": "boom", "alerts": {"slack": {"WEBHOOK_URL": "http://x.example"}}}
 
     [error] = check_errors(alerting({"slack": SLACK}, nightly=job))
 
-    assert error.id == "cronhooks.E013"
+    assert error.id == "cronhooks.E023"
     assert error.msg.startswith("Job 'nightly', alert backend 'slack':")

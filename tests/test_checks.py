@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,36 +114,53 @@ def test_E002_names_the_token_by_position_and_length_only() -> None:
     assert secret not in error.hint
 
 
-def test_token_positions_count_every_entry_and_bad_entries_are_E012() -> None:
+def test_token_positions_count_every_entry_and_blank_entries_are_E020() -> None:
     blank, short = check_errors({"TOKENS": ["", "short"]})
 
-    assert (blank.id, short.id) == ("cronhooks.E012", "cronhooks.E002")
+    assert (blank.id, short.id) == ("cronhooks.E020", "cronhooks.E002")
     assert blank.msg.startswith("Token #1 ")
     assert short.msg.startswith("Token #2 ")
 
 
-# E003, E011: the CRONHOOKS setting itself
+# E003, E011, E018, E019: the CRONHOOKS setting itself
 
 
 @pytest.mark.parametrize("cronhooks", [["TOKENS"], "TOKENS", None])
-def test_CRONHOOKS_not_a_dict_is_E003(cronhooks: object) -> None:
-    assert "cronhooks.E003" in check_error_codes(cronhooks)
+def test_CRONHOOKS_not_a_dict_is_E018(cronhooks: object) -> None:
+    assert "cronhooks.E018" in check_error_codes(cronhooks)
 
 
 def test_CRONHOOKS_not_a_dict_names_its_type() -> None:
     (error,) = [
-        error for error in check_errors(["TOKENS"]) if error.id == "cronhooks.E003"
+        error for error in check_errors(["TOKENS"]) if error.id == "cronhooks.E018"
     ]
 
     assert error.msg == "CRONHOOKS must be a dict."
     assert error.hint == "It is a list."
 
 
-def test_unknown_top_level_key_is_E003() -> None:
+def test_unknown_top_level_key_is_E003_and_lists_the_valid_keys() -> None:
     errors = check_errors({"TOKENS": [TOKEN], "TOKEN": TOKEN})
 
     assert [error.id for error in errors] == ["cronhooks.E003"]
-    assert errors[0].msg == "CRONHOOKS has an unknown key 'TOKEN'."
+    assert errors[0].msg.startswith(
+        "CRONHOOKS has unknown keys: TOKEN (did you mean 'TOKENS'?). Valid keys: "
+    )
+    assert "MAX_BODY_SIZE" in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        pytest.param("LOCKS", {"TIMEOUT": 5}, id="LOCKS"),
+        pytest.param("RATE_LIMITS", {"PER_MINUTE": "10/m"}, id="RATE_LIMITS"),
+    ],
+)
+def test_an_unknown_key_in_a_dict_setting_is_E003(key: str, value: object) -> None:
+    (error,) = check_errors({"TOKENS": [TOKEN], key: value})
+
+    assert error.id == "cronhooks.E003"
+    assert error.msg.startswith(f"CRONHOOKS[{key!r}] has unknown keys: ")
 
 
 @pytest.mark.parametrize(
@@ -150,8 +171,11 @@ def test_unknown_top_level_key_is_E003() -> None:
         pytest.param("MAX_BODY_SIZE", True, id="MAX_BODY_SIZE-bool"),
         pytest.param("MAX_BODY_SIZE", "16384", id="MAX_BODY_SIZE-str"),
         pytest.param("OUTPUT_LIMIT", 1.5, id="OUTPUT_LIMIT-float"),
-        pytest.param("RETENTION_DAYS", -1, id="RETENTION_DAYS-negative"),
         pytest.param("JOBS", [], id="JOBS-list"),
+        pytest.param("LOCKS", "database", id="LOCKS-str"),
+        pytest.param("LOCKS", {"FAIL_OPEN": "yes"}, id="LOCKS-FAIL_OPEN-str"),
+        pytest.param("LOCKS", {"OPTIONS": []}, id="LOCKS-OPTIONS-list"),
+        pytest.param("ALERT_TIMEOUT", "5", id="ALERT_TIMEOUT-str"),
     ],
 )
 def test_setting_of_the_wrong_type_is_E011(key: str, value: object) -> None:
@@ -177,11 +201,35 @@ def test_a_token_no_header_can_carry_is_E012(token: str) -> None:
     assert error.hint == "A token read from a file may end with a newline: strip it."
 
 
-def test_negative_setting_message_asks_for_at_least_0() -> None:
-    (error,) = check_errors({"TOKENS": [TOKEN], "RETENTION_DAYS": -1})
+def test_E011_names_the_type_given_and_the_types_taken() -> None:
+    (error,) = check_errors({"TOKENS": [TOKEN], "LOCKS": {"FAIL_OPEN": "yes"}})
 
-    assert error.msg == "CRONHOOKS['RETENTION_DAYS'] must be a int of at least 0."
-    assert error.hint == "The default is 30."
+    assert error.msg == "CRONHOOKS['LOCKS']['FAIL_OPEN'] is a str; it takes bool."
+    assert error.hint == "Until it is fixed, the default False applies."
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "bound"),
+    [
+        pytest.param("RETENTION_DAYS", -1, "at least 0", id="RETENTION_DAYS"),
+        pytest.param("MAX_BODY_SIZE", -1, "at least 0", id="MAX_BODY_SIZE"),
+        pytest.param("TIMEOUT_GRACE", -10, "at least 0", id="TIMEOUT_GRACE"),
+        pytest.param("ALERT_TIMEOUT", 0, "above 0", id="ALERT_TIMEOUT-0"),
+        pytest.param("ALERT_TIMEOUT", -0.5, "above 0", id="ALERT_TIMEOUT-float"),
+    ],
+)
+def test_a_number_setting_out_of_bounds_is_E019(
+    key: str, value: object, bound: str
+) -> None:
+    (error,) = check_errors({"TOKENS": [TOKEN], key: value})
+
+    assert error.id == "cronhooks.E019"
+    assert error.msg == f"CRONHOOKS[{key!r}] is {value!r}; it must be {bound}."
+    assert error.hint is not None and "default" in error.hint
+
+
+def test_a_positive_float_alert_timeout_is_accepted() -> None:
+    assert check_error_codes({"TOKENS": [TOKEN], "ALERT_TIMEOUT": 0.5}) == []
 
 
 def test_zero_retention_days_is_accepted() -> None:
@@ -201,26 +249,127 @@ def test_every_known_setting_with_a_valid_value_is_accepted() -> None:
     assert check_error_codes(cronhooks) == []
 
 
-# E004, E007, E008: invalid job definitions
+# Invalid job definitions: one id per mistake (tests/test_jobs.py has more)
 
 
-def test_malformed_job_is_E004() -> None:
-    errors = check_errors(with_job({"command": "echo_params", "cmd": "x"}))
+def test_a_job_value_of_the_wrong_type_is_E004() -> None:
+    errors = check_errors(with_job({"command": "echo_params", "lock_ttl": "60"}))
 
     assert [error.id for error in errors] == ["cronhooks.E004"]
-    assert errors[0].msg == "Job 'nightly' has unknown keys: cmd."
+    assert errors[0].msg == (
+        "CRONHOOKS['JOBS']['nightly']['lock_ttl'] is a str; it takes int."
+    )
 
 
-def test_job_name_that_is_not_a_slug_is_E004() -> None:
+def test_a_job_value_out_of_bounds_is_E004() -> None:
+    spec = {"command": "echo_params", "timeout": 0}
+
+    assert check_error_codes(with_job(spec)) == ["cronhooks.E004"]
+
+
+def test_a_misspelt_job_key_is_E028_and_lists_the_valid_keys() -> None:
+    errors = check_errors(with_job({"comand": "echo_params"}))
+
+    assert [error.id for error in errors] == ["cronhooks.E028"]
+    assert "comand (did you mean 'command'?). Valid keys: " in errors[0].msg
+    assert "queue_timeout" in errors[0].msg
+
+
+def test_job_name_that_is_not_a_slug_is_E026() -> None:
     assert check_error_codes(with_job({"command": "echo_params"}, name="Nightly")) == [
-        "cronhooks.E004"
+        "cronhooks.E026"
     ]
+
+
+def test_a_job_that_is_not_a_dict_is_E027() -> None:
+    assert check_error_codes(with_job("echo_params")) == ["cronhooks.E027"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param({"schedule": "* * * * *"}, id="neither"),
+        pytest.param(
+            {"command": "echo_params", "callable": "tests.testapp.jobs.ping"},
+            id="both",
+        ),
+    ],
+)
+def test_a_job_without_exactly_one_of_command_or_callable_is_E029(
+    spec: object,
+) -> None:
+    assert check_error_codes(with_job(spec)) == ["cronhooks.E029"]
+
+
+def test_a_callable_job_with_args_is_E030() -> None:
+    spec = {"callable": "tests.testapp.jobs.ping", "args": ["--loud"]}
+
+    assert check_error_codes(with_job(spec)) == ["cronhooks.E030"]
+
+
+def test_a_schedule_environment_that_is_not_a_name_is_E031() -> None:
+    spec = {"command": "echo_params", "schedule": {"Staging": "* * * * *"}}
+
+    assert check_error_codes(with_job(spec)) == ["cronhooks.E031"]
 
 
 def test_malformed_parameter_is_E007() -> None:
     spec = {"command": "echo_params", "params": {"count": {"type": "integer"}}}
 
     assert check_error_codes(with_job(spec)) == ["cronhooks.E007"]
+
+
+def with_param(name: str, param: object) -> dict[str, Any]:
+    return with_job({"command": "echo_params", "params": {name: param}})
+
+
+@pytest.mark.parametrize(
+    ("name", "param", "check_id"),
+    [
+        pytest.param("Count", {"type": "int"}, "cronhooks.E033", id="E033-name"),
+        pytest.param("count", "int", "cronhooks.E034", id="E034-not-a-dict"),
+        pytest.param(
+            "count", {"type": "int", "minimum": 1}, "cronhooks.E035", id="E035-key"
+        ),
+        pytest.param(
+            "count", {"type": "int", "min": 5, "max": 1}, "cronhooks.E036", id="E036"
+        ),
+        pytest.param(
+            "count",
+            {"type": "int", "required": True, "default": 1},
+            "cronhooks.E037",
+            id="E037-required-with-default",
+        ),
+        pytest.param(
+            "count",
+            {"type": "int", "max": 3, "default": 5},
+            "cronhooks.E038",
+            id="E038-default",
+        ),
+        pytest.param(
+            "count",
+            {"type": "int", "choices": [1, "x"]},
+            "cronhooks.E038",
+            id="E038-choice",
+        ),
+    ],
+)
+def test_each_parameter_mistake_has_its_own_id(
+    name: str, param: object, check_id: str
+) -> None:
+    assert check_error_codes(with_param(name, param)) == [check_id]
+
+
+def test_two_params_feeding_one_option_is_E039() -> None:
+    spec = {
+        "command": "echo_params",
+        "params": {
+            "a": {"type": "int", "option": "count"},
+            "b": {"type": "int", "option": "count"},
+        },
+    }
+
+    assert check_error_codes(with_job(spec)) == ["cronhooks.E039"]
 
 
 def test_invalid_cron_expression_is_E008() -> None:
@@ -288,6 +437,15 @@ def test_args_flag_the_command_does_not_accept_is_E006() -> None:
     assert errors[0].msg == (
         "Job 'nightly' passes --nope to 'echo_params', which does not accept it."
     )
+
+
+def test_args_value_the_command_refuses_is_E006() -> None:
+    errors = check_errors(
+        with_job({"command": "echo_params", "args": ["--count", "x"]})
+    )
+
+    assert [error.id for error in errors] == ["cronhooks.E006"]
+    assert "invalid int value: 'x'" in errors[0].msg
 
 
 def test_args_flag_with_attached_value_is_accepted() -> None:
@@ -370,7 +528,80 @@ def test_bad_args_and_bad_options_are_two_E006() -> None:
     assert check_error_codes(with_job(spec)) == ["cronhooks.E006", "cronhooks.E006"]
 
 
-# E004, E015, E016, W001, W002: background runs
+# E032: an option set twice, by args and by options or a parameter
+
+
+@pytest.mark.parametrize(
+    ("args", "feeds"),
+    [
+        pytest.param(
+            ["--count", "3"],
+            {"params": {"n": {"type": "int", "option": "count"}}},
+            id="param-after-flag-and-value",
+        ),
+        pytest.param(
+            ["--count=3"], {"params": {"count": {"type": "int"}}}, id="param-attached"
+        ),
+        pytest.param(
+            ["--loud"], {"params": {"loud": {"type": "bool"}}}, id="param-store-true"
+        ),
+        pytest.param(["-v2"], {"options": {"verbosity": 1}}, id="option-short-flag"),
+    ],
+)
+def test_an_option_args_already_set_is_E032(
+    args: list[str], feeds: dict[str, Any]
+) -> None:
+    errors = check_errors(with_job({"command": "echo_params", "args": args, **feeds}))
+
+    assert [error.id for error in errors] == ["cronhooks.E032"]
+    assert "which its 'args' already set" in errors[0].msg
+
+
+def test_E032_names_the_parameter_and_its_option() -> None:
+    spec = {
+        "command": "uk_create_elections_from_every_election",
+        "args": ["--recently-updated", "--recently-updated-delta=5"],
+        "params": {"delta": {"type": "int", "option": "recently_updated_delta"}},
+    }
+
+    (error,) = check_errors(with_job(spec))
+
+    assert error.msg == (
+        "Job 'nightly' sets parameter 'delta' (option 'recently_updated_delta'), "
+        "which its 'args' already set: the value from 'args' is silently replaced."
+    )
+
+
+def test_args_and_params_on_different_options_are_accepted() -> None:
+    spec = {
+        "command": "echo_params",
+        "args": ["--spam", "3", "--loud"],
+        "options": {"word": "hi"},
+        "params": {"n": {"type": "int", "option": "count"}},
+    }
+
+    assert check_error_codes(with_job(spec)) == []
+
+
+# E013, E023, E024: alerts (tests/test_alerts.py has more)
+
+
+def test_alerts_that_are_not_a_dict_are_E011_only() -> None:
+    assert check_error_codes({"TOKENS": [TOKEN], "ALERTS": "slack"}) == [
+        "cronhooks.E011"
+    ]
+
+
+def test_a_job_overriding_an_unusable_channel_adds_nothing_to_its_E013() -> None:
+    cronhooks = {
+        **with_job({"command": "echo_params", "alerts": {"slack": {"X": 1}}}),
+        "ALERTS": {"slack": {"BACKEND": "cronhooks.alerts.nope.Backend"}},
+    }
+
+    assert check_error_codes(cronhooks) == ["cronhooks.E013"]
+
+
+# E004, E015, E016, E017, E025, W001, W002, W003: background runs
 
 BACKGROUND = {"command": "echo_params", "background": True}
 
@@ -408,6 +639,19 @@ def test_a_background_job_on_a_backend_not_in_tasks_is_E016() -> None:
     assert error.id == "cronhooks.E016"
     assert "nightly" in error.msg
     assert error.hint is not None and "'nowhere'" in error.hint
+
+
+def test_background_jobs_without_any_tasks_api_are_E025(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As if neither Django 6's django.tasks nor the backport were installed.
+    monkeypatch.setitem(sys.modules, "django.tasks", None)
+    monkeypatch.setitem(sys.modules, "django_tasks", None)
+
+    [error] = check_errors(with_job(BACKGROUND))
+
+    assert error.id == "cronhooks.E025"
+    assert error.hint is not None and "django-cronhooks[tasks]" in error.hint
 
 
 def test_a_queue_the_task_backend_does_not_serve_is_E017() -> None:
@@ -463,3 +707,34 @@ def test_a_background_job_with_a_secret_looking_parameter_is_W003() -> None:
 
     assert warning.id == "cronhooks.W003"
     assert "api_token" in warning.msg
+
+
+# The README lists every id, and a test provokes each
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECK_ID = re.compile(r"cronhooks\.[EW][0-9]{3}")
+
+
+def ids_in(paths: Iterable[Path]) -> set[str]:
+    return {found for path in paths for found in CHECK_ID.findall(path.read_text())}
+
+
+def readme_check_table() -> dict[str, str]:
+    section = (ROOT / "README.md").read_text().split("## System checks", 1)[1]
+    rows = re.findall(r"^\| `(cronhooks\.[EW][0-9]{3})` \| (.+) \|$", section, re.M)
+    return dict(rows)
+
+
+def test_every_check_id_the_code_raises_is_in_the_readme_with_its_fix() -> None:
+    raised = ids_in((ROOT / "cronhooks").rglob("*.py"))
+    table = readme_check_table()
+
+    assert raised <= set(table)
+    assert all(" | " in row for row in table.values())  # a problem and a fix
+
+
+def test_every_check_id_in_the_readme_is_provoked_by_a_test() -> None:
+    tested = ids_in((ROOT / "tests").glob("test_*.py"))
+
+    assert set(readme_check_table()) - tested == set()

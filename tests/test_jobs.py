@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from cronhooks.exceptions import (
     UnknownJob,
 )
 from cronhooks.jobs import (
+    JOB_FIELDS,
+    PARAM_KEYS,
     Job,
     Param,
     ParamType,
@@ -217,16 +221,16 @@ def test_required_param_without_default_is_accepted() -> None:
         pytest.param(5, id="not-a-str"),
     ],
 )
-def test_job_name_that_is_not_a_url_slug_is_E004(name: object) -> None:
+def test_job_name_that_is_not_a_url_slug_is_E026(name: object) -> None:
     error = definition_error({"command": "echo_params"}, name=name)
 
-    assert error.check_id == E004
+    assert error.check_id == "cronhooks.E026"
     assert "must be a slug" in str(error)
 
 
-def test_job_name_with_trailing_newline_is_E004() -> None:
+def test_job_name_with_trailing_newline_is_E026() -> None:
     assert definition_error({"command": "echo_params"}, name="nightly\n").check_id == (
-        E004
+        "cronhooks.E026"
     )
 
 
@@ -238,39 +242,50 @@ def test_job_name_with_trailing_newline_is_E004() -> None:
         pytest.param(None, id="none"),
     ],
 )
-def test_definition_that_is_not_a_dict_is_E004(spec: object) -> None:
+def test_definition_that_is_not_a_dict_is_E027(spec: object) -> None:
     error = definition_error(spec)
 
-    assert error.check_id == E004
+    assert error.check_id == "cronhooks.E027"
     assert "must be a dict" in str(error)
 
 
-def test_unknown_key_is_E004_and_named() -> None:
+def test_unknown_key_is_E028_and_named() -> None:
     error = definition_error({"command": "echo_params", "cmd": "echo_params"})
 
-    assert error.check_id == E004
+    assert error.check_id == "cronhooks.E028"
     assert "unknown keys: cmd" in str(error)
 
 
-def test_unknown_keys_of_mixed_types_are_E004() -> None:
-    assert definition_error({"command": "echo_params", 1: "a", "b": 2}).check_id == (
-        E004
+def test_a_misspelt_key_names_the_key_it_resembles_and_every_valid_key() -> None:
+    error = definition_error({"comand": "echo_params"})
+
+    assert str(error) == (
+        "Job 'nightly' has unknown keys: comand (did you mean 'command'?). "
+        "Valid keys: alerts, args, background, callable, command, critical, "
+        "description, enabled, grace, heartbeat_url, lock_ttl, options, params, "
+        "queue_timeout, retries, retry_delay, schedule, timeout."
     )
 
 
-def test_neither_command_nor_callable_is_E004() -> None:
+def test_unknown_keys_of_mixed_types_are_E028() -> None:
+    assert definition_error({"command": "echo_params", 1: "a", "b": 2}).check_id == (
+        "cronhooks.E028"
+    )
+
+
+def test_neither_command_nor_callable_is_E029() -> None:
     error = definition_error({"schedule": "* * * * *"})
 
-    assert error.check_id == E004
+    assert error.check_id == "cronhooks.E029"
     assert "exactly one of 'command' or 'callable'" in str(error)
 
 
-def test_both_command_and_callable_is_E004() -> None:
+def test_both_command_and_callable_is_E029() -> None:
     error = definition_error(
         {"command": "echo_params", "callable": "tests.testapp.jobs.ping"}
     )
 
-    assert error.check_id == E004
+    assert error.check_id == "cronhooks.E029"
     assert "exactly one of 'command' or 'callable'" in str(error)
 
 
@@ -297,13 +312,29 @@ def test_args_that_are_not_a_list_of_str_is_E004(args: object) -> None:
     error = definition_error({"command": "echo_params", "args": args})
 
     assert error.check_id == E004
-    assert "'args' that are not a list of strings" in str(error)
+    assert "'args'" in str(error)
 
 
-def test_args_with_a_callable_is_E004() -> None:
+def test_a_value_of_the_wrong_type_names_the_type_it_takes() -> None:
+    error = definition_error({"command": "echo_params", "args": "--loud"})
+
+    assert str(error) == (
+        "CRONHOOKS['JOBS']['nightly']['args'] is a str; it takes list or tuple."
+    )
+
+
+def test_a_number_out_of_bounds_names_the_bound() -> None:
+    error = definition_error({"command": "echo_params", "lock_ttl": 0})
+
+    assert str(error) == (
+        "CRONHOOKS['JOBS']['nightly']['lock_ttl'] is 0; it must be at least 1."
+    )
+
+
+def test_args_with_a_callable_is_E030() -> None:
     error = definition_error({"callable": "tests.testapp.jobs.ping", "args": ["-x"]})
 
-    assert error.check_id == E004
+    assert error.check_id == "cronhooks.E030"
     assert "only a 'command' takes" in str(error)
 
 
@@ -366,43 +397,47 @@ def test_description_that_is_not_a_str_is_E004() -> None:
         pytest.param("a" * 65, id="too-long"),
     ],
 )
-def test_bad_param_name_is_E007(name: str) -> None:
+def test_bad_param_name_is_E033(name: str) -> None:
     error = definition_error(
         {"command": "echo_params", "params": {name: {"type": "int"}}}
     )
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E033"
     assert "needs a name" in str(error)
 
 
-def test_param_name_with_trailing_newline_is_E007() -> None:
+def test_param_name_with_trailing_newline_is_E033() -> None:
     spec = {
         "command": "echo_params",
         "params": {"count\n": {"type": "int", "option": "count"}},
     }
 
-    assert definition_error(spec).check_id == E007
+    assert definition_error(spec).check_id == "cronhooks.E033"
 
 
-def test_params_that_are_not_a_dict_is_E007() -> None:
+def test_params_that_are_not_a_dict_is_E004() -> None:
     error = definition_error({"command": "echo_params", "params": ["count"]})
 
-    assert error.check_id == E007
-    assert "'params' that are not a dict" in str(error)
+    assert error.check_id == E004
+    assert "['params'] is a list; it takes dict" in str(error)
 
 
-def test_param_that_is_not_a_dict_is_E007() -> None:
+def test_param_that_is_not_a_dict_is_E034() -> None:
     error = definition_error({"command": "echo_params", "params": {"n": "int"}})
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E034"
     assert "must be a dict" in str(error)
 
 
-def test_param_unknown_key_is_E007_and_named() -> None:
+def test_param_unknown_key_is_E035_and_lists_the_valid_keys() -> None:
     error = param_error(type="int", minimum=1)
 
-    assert error.check_id == E007
-    assert "unknown keys: minimum" in str(error)
+    assert error.check_id == "cronhooks.E035"
+    assert str(error) == (
+        "Job 'nightly' parameter 'n' has unknown keys: minimum (did you mean "
+        "'min'?). Valid keys: choices, default, max, max_length, min, option, "
+        "required, type."
+    )
 
 
 @pytest.mark.parametrize(
@@ -442,10 +477,10 @@ def test_bound_that_is_not_a_number_is_E007(value: object) -> None:
     assert param_error(type="int", min=value).check_id == E007
 
 
-def test_min_greater_than_max_is_E007() -> None:
+def test_min_greater_than_max_is_E036() -> None:
     error = param_error(type="int", min=5, max=4)
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E036"
     assert "'min' greater than 'max'" in str(error)
 
 
@@ -471,10 +506,10 @@ def test_max_length_that_is_not_a_positive_int_is_E007(max_length: object) -> No
         pytest.param({"type": "str", "max_length": 2, "default": "abc"}, id="long"),
     ],
 )
-def test_default_out_of_bounds_is_E007(param: dict[str, Any]) -> None:
+def test_default_out_of_bounds_is_E038(param: dict[str, Any]) -> None:
     error = param_error(**param)
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E038"
     assert "has a default" in str(error)
 
 
@@ -486,24 +521,24 @@ def test_default_out_of_bounds_is_E007(param: dict[str, Any]) -> None:
         pytest.param({"type": "str", "default": 5}, id="str"),
     ],
 )
-def test_default_of_the_wrong_type_is_E007(param: dict[str, Any]) -> None:
+def test_default_of_the_wrong_type_is_E038(param: dict[str, Any]) -> None:
     error = param_error(**param)
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E038"
     assert "has a default" in str(error)
 
 
-def test_default_outside_choices_is_E007() -> None:
+def test_default_outside_choices_is_E038() -> None:
     error = param_error(type="str", choices=["red", "green"], default="blue")
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E038"
     assert "must be one of: red, green" in str(error)
 
 
-def test_required_with_default_is_E007() -> None:
+def test_required_with_default_is_E037() -> None:
     error = param_error(type="int", required=True, default=1)
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E037"
     assert "cannot have a default" in str(error)
 
 
@@ -529,14 +564,14 @@ def test_choices_that_are_not_a_list_is_E007() -> None:
         pytest.param({"type": "str", "choices": ["a\nb"]}, id="control-char"),
     ],
 )
-def test_choice_the_param_would_reject_is_E007(param: dict[str, Any]) -> None:
+def test_choice_the_param_would_reject_is_E038(param: dict[str, Any]) -> None:
     error = param_error(**param)
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E038"
     assert "has a choice" in str(error)
 
 
-def test_two_params_feeding_one_option_is_E007() -> None:
+def test_two_params_feeding_one_option_is_E039() -> None:
     error = definition_error(
         {
             "command": "echo_params",
@@ -547,11 +582,11 @@ def test_two_params_feeding_one_option_is_E007() -> None:
         }
     )
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E039"
     assert "feeds option 'count' twice" in str(error)
 
 
-def test_param_feeding_a_fixed_option_is_E007() -> None:
+def test_param_feeding_a_fixed_option_is_E039() -> None:
     error = definition_error(
         {
             "command": "echo_params",
@@ -560,23 +595,54 @@ def test_param_feeding_a_fixed_option_is_E007() -> None:
         }
     )
 
-    assert error.check_id == E007
+    assert error.check_id == "cronhooks.E039"
     assert "feeds option 'count' twice" in str(error)
 
 
-# parse_job: schedule errors are E008
+# parse_job: schedule errors
+
+
+@pytest.mark.parametrize("schedule", [5, ["*/5 * * * *"], None])
+def test_schedule_that_is_not_a_str_or_a_dict_is_E004(schedule: object) -> None:
+    error = definition_error({"command": "echo_params", "schedule": schedule})
+
+    assert error.check_id == E004
+    assert "['schedule'] is a" in str(error)
+
+
+def test_a_per_environment_schedule_that_is_not_a_str_is_E004() -> None:
+    error = definition_error({"command": "echo_params", "schedule": {"staging": 5}})
+
+    assert error.check_id == E004
+    assert "schedule 5 that is not a string" in str(error)
 
 
 @pytest.mark.parametrize(
-    "schedule", [5, ["*/5 * * * *"], None, {"Production": "* * * * *"}, {1: "x"}]
+    "environment",
+    [
+        pytest.param("Production", id="uppercase"),
+        pytest.param("1st", id="leading-digit"),
+        pytest.param("*", id="star"),
+        pytest.param("a" * 33, id="too-long"),
+        pytest.param(1, id="not-a-str"),
+    ],
 )
-def test_schedule_that_is_not_a_str_or_environment_dict_is_E008(
-    schedule: object,
+def test_a_schedule_environment_that_is_not_a_name_is_E031(
+    environment: object,
 ) -> None:
-    error = definition_error({"command": "echo_params", "schedule": schedule})
+    spec = {"command": "echo_params", "schedule": {environment: "* * * * *"}}
 
-    assert error.check_id == E008
-    assert "neither a cron expression nor a dict" in str(error)
+    error = definition_error(spec)
+
+    assert error.check_id == "cronhooks.E031"
+    assert "which is not an environment name" in str(error)
+
+
+@pytest.mark.parametrize("environment", ["a", "eu-west_2", "p" * 32])
+def test_a_schedule_environment_name_is_a_lowercase_slug(environment: str) -> None:
+    spec = {"command": "echo_params", "schedule": {environment: "6 2 * * *"}}
+
+    assert parse_job("nightly", spec).schedule_in(environment) == "6 2 * * *"
 
 
 def test_a_per_environment_schedule_value_must_be_a_cron_expression() -> None:
@@ -1100,3 +1166,67 @@ def test_ee_recent_runs_recently_updated_every_five_minutes() -> None:
 
     assert job.target == "uk_create_elections_from_every_election --recently-updated"
     assert job.schedule == "*/5 * * * *"
+
+
+# The README's job and parameter tables list every key
+
+
+def readme_keys(heading: str) -> set[str]:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split(f"\n### {heading}\n", 1)[1].split("\n## ", 1)[0]
+    section = section.split("\n### ", 1)[0]
+    first_cells = re.findall(r"^\| ([^|]+) \|", section, re.M)
+    return {key for cell in first_cells for key in re.findall(r"`([a-z_]+)`", cell)}
+
+
+def test_the_readme_documents_every_job_key() -> None:
+    assert readme_keys("A job") == set(JOB_FIELDS)
+
+
+def test_the_readme_documents_every_parameter_key() -> None:
+    assert readme_keys("A parameter") == PARAM_KEYS
+
+
+@pytest.mark.parametrize(
+    "alerts",
+    [
+        pytest.param(True, id="true"),
+        pytest.param({"slack": "https://hooks.example"}, id="overrides-not-a-dict"),
+        pytest.param({1: {}}, id="alias-not-a-str"),
+    ],
+)
+def test_alerts_that_are_neither_false_nor_overrides_by_alias_are_E004(
+    alerts: object,
+) -> None:
+    error = definition_error({"command": "echo_params", "alerts": alerts})
+
+    assert error.check_id == E004
+    assert "'alerts'" in str(error)
+
+
+def test_alerts_false_sends_none() -> None:
+    assert (
+        parse_job("nightly", {"command": "echo_params", "alerts": False}).alerts is None
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/ping", "hc-ping.com/abc", "https://"]
+)
+def test_a_heartbeat_url_that_is_not_http_is_E004(url: str) -> None:
+    error = definition_error({"command": "echo_params", "heartbeat_url": url})
+
+    assert error.check_id == E004
+    assert "'heartbeat_url'" in str(error)
+
+
+def test_an_empty_per_environment_schedule_leaves_the_job_manual_there() -> None:
+    spec = {
+        "command": "echo_params",
+        "schedule": {"production": "", "dev": "* * * * *"},
+    }
+
+    job = parse_job("nightly", spec)
+
+    assert job.schedules == {"dev": "* * * * *"}
+    assert job.schedule_in("production") == ""

@@ -640,18 +640,31 @@ def test_valid_rate_limits_pass_the_checks(limits: dict[str, object]) -> None:
 @pytest.mark.parametrize(
     "limits",
     [
-        pytest.param({"PER_MINUTE": "10/m"}, id="unknown-key"),
         pytest.param({"PER_JOB": "10 per minute"}, id="unparseable"),
         pytest.param({"AUTH_FAILURES": "0/m"}, id="allows-nothing"),
-        pytest.param({"PER_IP": 120}, id="a-number"),
-        pytest.param({"CACHE": "nope"}, id="unknown-cache"),
-        pytest.param({"CACHE": None}, id="cache-not-a-str"),
-        pytest.param({"IP_HEADER": None}, id="header-not-a-str"),
-        pytest.param({"IP_HEADER": "HTTP_X_FORWARDED_FOR"}, id="meta-key"),
     ],
 )
 def test_invalid_rate_limits_are_E014(limits: dict[str, object]) -> None:
     assert check_error_codes(with_limits(**limits)) == ["cronhooks.E014"]
+
+
+@pytest.mark.parametrize(
+    ("limits", "check_id"),
+    [
+        pytest.param({"PER_MINUTE": "10/m"}, "cronhooks.E003", id="unknown-key"),
+        pytest.param({"PER_IP": 120}, "cronhooks.E011", id="a-number"),
+        pytest.param({"CACHE": None}, "cronhooks.E011", id="cache-not-a-str"),
+        pytest.param({"IP_HEADER": None}, "cronhooks.E011", id="header-not-a-str"),
+        pytest.param({"CACHE": "nope"}, "cronhooks.E021", id="unknown-cache"),
+        pytest.param(
+            {"IP_HEADER": "HTTP_X_FORWARDED_FOR"}, "cronhooks.E022", id="meta-key"
+        ),
+    ],
+)
+def test_other_rate_limit_mistakes_have_their_own_ids(
+    limits: dict[str, object], check_id: str
+) -> None:
+    assert check_error_codes(with_limits(**limits)) == [check_id]
 
 
 def test_rate_limits_that_are_not_a_dict_are_E011_only() -> None:

@@ -250,7 +250,7 @@ def test_without_a_tasks_api_background_jobs_are_refused_and_checked(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "tasks_unavailable"
     assert "django-cronhooks[tasks]" in response.json()["error"]["message"]
-    assert "cronhooks.E016" in check_error_codes(settings.CRONHOOKS)
+    assert "cronhooks.E025" in check_error_codes(settings.CRONHOOKS)
 
 
 def test_a_trigger_that_takes_the_jobs_turn_first_makes_the_failure_final(
