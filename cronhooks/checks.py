@@ -14,11 +14,9 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
-from django.core.management import get_commands, load_command_class
-from django.core.management.base import BaseCommand, CommandError
 from django.urls import NoReverseMatch, reverse
-from django.utils.module_loading import import_string
 
+from cronhooks import targets
 from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
 from cronhooks.auth import TOKEN_CHARACTERS
 from cronhooks.conf import (
@@ -167,12 +165,28 @@ def check_jobs(
     for job in definitions().values():
         if isinstance(job, InvalidJobDefinition):
             errors.append(Error(str(job), id=job.check_id))
-        elif job.callable:
-            errors.extend(_check_callable(job))
         else:
-            problems = _check_command(job)
-            errors.extend(problems or _check_repeated_options(job))
+            found: list[CheckMessage] = [
+                Error(
+                    problem.message,
+                    hint=problem.hint or None,
+                    id=_TARGET_IDS[problem.reason],
+                )
+                for problem in targets.problems(job)
+            ]
+            if not found and job.command:
+                found = _check_repeated_options(job)
+            errors.extend(found)
     return errors
+
+
+# The problems each process also finds before its first trigger (see
+# cronhooks.targets), under the ids they have always had.
+_TARGET_IDS = {
+    "unknown_command": "cronhooks.E005",
+    "unknown_callable": "cronhooks.E005",
+    "invalid_args": "cronhooks.E006",
+}
 
 
 def _check_repeated_options(job: Job) -> list[CheckMessage]:
@@ -180,13 +194,7 @@ def _check_repeated_options(job: Job) -> list[CheckMessage]:
     parameter: ``call_command`` lets the latter win without a word, so the
     flag is dead whenever the parameter is passed. Only asked of a job whose
     command exists and parses its ``args`` (else E005 or E006 says why)."""
-    app_name = get_commands()[job.command]
-    command = (
-        app_name
-        if isinstance(app_name, BaseCommand)
-        else load_command_class(app_name, job.command)
-    )
-    parser = command.create_parser("manage.py", job.command)
+    parser = targets.load_command(job.command).create_parser("manage.py", job.command)
     # Every destination starts as this marker: what args set is what changed.
     unset = object()
     namespace = Namespace(**{action.dest: unset for action in parser._actions})
@@ -211,73 +219,6 @@ def _check_repeated_options(job: Job) -> list[CheckMessage]:
             id="cronhooks.E032",
         )
     ]
-
-
-def _check_callable(job: Job) -> list[CheckMessage]:
-    try:
-        target = import_string(job.callable)
-    except ImportError as error:
-        message = f"Job {job.name!r} runs {job.callable!r}, which cannot be imported"
-        return [Error(f"{message}: {error}", id="cronhooks.E005")]
-    if not callable(target):
-        return [
-            Error(
-                f"Job {job.name!r} runs {job.callable!r}, which is not callable.",
-                id="cronhooks.E005",
-            )
-        ]
-    return []
-
-
-def _check_command(job: Job) -> list[CheckMessage]:
-    app_name = get_commands().get(job.command)
-    if app_name is None:
-        return [
-            Error(
-                f"Job {job.name!r} runs the command {job.command!r}, which does "
-                "not exist.",
-                hint="Check the spelling and that the app providing it is in "
-                "INSTALLED_APPS; `manage.py help` lists the commands.",
-                id="cronhooks.E005",
-            )
-        ]
-    command = (
-        app_name
-        if isinstance(app_name, BaseCommand)
-        else load_command_class(app_name, job.command)
-    )
-    parser = command.create_parser("manage.py", job.command)
-    # The same sets call_command() accepts.
-    dests = {action.dest for action in parser._actions} | set(command.stealth_options)
-    errors: list[CheckMessage] = []
-    # The command's own parser decides, as it will when the job runs.
-    try:
-        _, unknown_args = parser.parse_known_args(list(job.args))
-    except CommandError as error:
-        unknown_args = [str(error)]
-    if unknown_args:
-        errors.append(
-            Error(
-                f"Job {job.name!r} passes {', '.join(unknown_args)} to "
-                f"{job.command!r}, which does not accept it.",
-                hint=f"`manage.py help {job.command}` lists its options.",
-                id="cronhooks.E006",
-            )
-        )
-    targets = [*job.options, *(param.option for param in job.params.values())]
-    unknown_options = [option for option in targets if option not in dests]
-    if unknown_options:
-        errors.append(
-            Error(
-                f"Job {job.name!r} sets option(s) {', '.join(unknown_options)} that "
-                f"{job.command!r} does not accept.",
-                hint="Options and a parameter's 'option' are destination names "
-                f"(e.g. 'recently_updated_delta'); {job.command!r} accepts: "
-                f"{', '.join(sorted(dests))}.",
-                id="cronhooks.E006",
-            )
-        )
-    return errors
 
 
 @register()

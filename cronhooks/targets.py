@@ -79,11 +79,7 @@ def _command_problems(job: Job) -> list[TargetProblem]:
             )
         ]
     try:
-        command = (
-            app_name
-            if isinstance(app_name, BaseCommand)
-            else load_command_class(app_name, job.command)
-        )
+        command = load_command(job.command)
     # Importing a project's command runs its module: any error there (a
     # missing dependency, a syntax error) means the command cannot run.
     except Exception as error:
@@ -126,6 +122,14 @@ def _command_problems(job: Job) -> list[TargetProblem]:
             )
         )
     return found
+
+
+def load_command(name: str) -> BaseCommand:
+    """The command ``call_command(name)`` would run; KeyError if there is none."""
+    app_name = get_commands()[name]
+    if isinstance(app_name, BaseCommand):
+        return app_name
+    return load_command_class(app_name, name)
 
 
 @cache

@@ -9,6 +9,8 @@ import pytest
 from django.test import Client
 
 from cronhooks import targets
+from cronhooks.checks import check_jobs
+from cronhooks.jobs import all_jobs
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines
@@ -162,3 +164,26 @@ def test_a_fixed_registry_is_resolved_again_when_settings_change(
     with_job(settings, callable="tests.testapp.jobs.ping")
 
     assert trigger(client, "nightly").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("definition", "check_id"),
+    [
+        ({"command": "parties_import_from_ecc"}, "cronhooks.E005"),
+        ({"command": "needs_a_missing_package"}, "cronhooks.E005"),
+        ({"callable": "tests.testapp.jobs.pnig"}, "cronhooks.E005"),
+        ({"command": "echo_params", "args": ["--post-to-slack"]}, "cronhooks.E006"),
+        ({"command": "echo_params", "options": {"post_to_slack": 1}}, "cronhooks.E006"),
+    ],
+)
+def test_manage_py_check_reports_the_same_problems(
+    settings: Any, definition: dict[str, Any], check_id: str
+) -> None:
+    with_job(settings, **definition)
+    job = all_jobs()["nightly"]
+
+    errors = [error for error in check_jobs() if "'nightly'" in error.msg]
+
+    assert [(error.id, error.msg) for error in errors] == [
+        (check_id, problem.message) for problem in targets.problems(job)
+    ]
