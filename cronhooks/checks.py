@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 
 from cronhooks import targets
 from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
-from cronhooks.auth import TOKEN_CHARACTERS
+from cronhooks.auth import TokenProblem, token_problems
 from cronhooks.conf import (
     MIN_TOKEN_LENGTH,
     SETTINGS,
@@ -46,41 +46,32 @@ def check_tokens(
                 id="cronhooks.E001",
             )
         ]
-    entries = conf.raw.get("TOKENS", [])
-    if isinstance(entries, str):
-        entries = [entries]
-    errors: list[CheckMessage] = []
-    # Never show a token: name it by its position in the setting.
-    for position, token in enumerate(entries, start=1):
-        if not isinstance(token, str) or not token:
-            errors.append(
-                Error(
-                    f"Token #{position} in CRONHOOKS['TOKENS'] is not a non-empty "
-                    "string.",
-                    hint="A list built from an environment variable may hold an "
-                    "empty entry: leave empty strings out.",
-                    id="cronhooks.E020",
-                )
-            )
-        elif not TOKEN_CHARACTERS.fullmatch(token):
-            errors.append(
-                Error(
-                    f"Token #{position} in CRONHOOKS['TOKENS'] contains spaces, "
-                    "control or non-ASCII characters, so no request can send it.",
-                    hint="A token read from a file may end with a newline: strip it.",
-                    id="cronhooks.E012",
-                )
-            )
-        elif len(token) < MIN_TOKEN_LENGTH:
-            errors.append(
-                Error(
-                    f"Token #{position} in CRONHOOKS['TOKENS'] is {len(token)} "
-                    f"characters; at least {MIN_TOKEN_LENGTH} are required.",
-                    hint="Use a long random secret such as secrets.token_urlsafe(32).",
-                    id="cronhooks.E002",
-                )
-            )
-    return errors
+    # Never show a token: each is named by its position in the setting.
+    return [_token_error(problem) for problem in token_problems()]
+
+
+def _token_error(problem: TokenProblem) -> CheckMessage:
+    where = f"Token #{problem.position} in CRONHOOKS['TOKENS']"
+    if problem.kind == "not_a_string":
+        return Error(
+            f"{where} is not a non-empty string.",
+            hint="A list built from an environment variable may hold an "
+            "empty entry: leave empty strings out.",
+            id="cronhooks.E020",
+        )
+    if problem.kind == "unsendable":
+        return Error(
+            f"{where} contains spaces, control or non-ASCII characters, so no "
+            "request can send it.",
+            hint="A token read from a file may end with a newline: strip it.",
+            id="cronhooks.E012",
+        )
+    return Error(
+        f"{where} is {problem.length} characters; at least {MIN_TOKEN_LENGTH} "
+        "are required.",
+        hint="Use a long random secret such as secrets.token_urlsafe(32).",
+        id="cronhooks.E002",
+    )
 
 
 @register()
