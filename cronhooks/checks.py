@@ -159,7 +159,7 @@ def check_jobs(
         else:
             found: list[CheckMessage] = [
                 Error(
-                    problem.message,
+                    str(problem),
                     hint=problem.hint or None,
                     id=_TARGET_IDS[problem.reason],
                 )

@@ -140,14 +140,15 @@ class JobsDisabled(SwitchedOff):
     code = "jobs_disabled"
 
 
-class CommandUnavailable(SwitchedOff):
+class Misconfigured(SwitchedOff):
+    """The deployment cannot run this trigger as configured: only a deploy
+    fixes it, so it is switched off until then."""
+
+
+class CommandUnavailable(Misconfigured):
     """The job's command (or callable) does not resolve in this process."""
 
     code = "command_unavailable"
-
-
-class Misconfigured(TriggerRejected):
-    """The deployment cannot run this trigger as configured."""
 
 
 class JobMisconfigured(Misconfigured):

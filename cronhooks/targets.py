@@ -13,7 +13,7 @@ same problems from here (cronhooks.E005, cronhooks.E006).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from django.core.management import get_commands, load_command_class
@@ -31,11 +31,22 @@ logger = get_logger()
 
 @dataclass(frozen=True)
 class TargetProblem:
-    """Why a job's target cannot run; ``reason`` is stable, for machines."""
+    """Why a job's target cannot run; ``reason`` is stable, for machines.
+
+    ``message`` is safe to answer a trigger with; ``error``, the exception a
+    project module raised, is for the logs and ``manage.py check`` only: its
+    text is the project's, not ours to send or store.
+    """
 
     reason: str
     message: str
     hint: str = ""
+    error: BaseException | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        if self.error is None:
+            return self.message
+        return f"{self.message} {type(self.error).__name__}: {self.error}"
 
 
 def problems(job: Job) -> list[TargetProblem]:
@@ -48,12 +59,13 @@ def problems(job: Job) -> list[TargetProblem]:
 def _callable_problems(job: Job) -> list[TargetProblem]:
     try:
         target = import_string(job.callable)
-    except ImportError as error:
+    # Importing runs the project's module: whatever it raises, it cannot run.
+    except Exception as error:
         return [
             TargetProblem(
                 "unknown_callable",
-                f"Job {job.name!r} runs {job.callable!r}, which cannot be "
-                f"imported: {error}",
+                f"Job {job.name!r} runs {job.callable!r}, which cannot be imported.",
+                error=error,
             )
         ]
     if not callable(target):
@@ -67,8 +79,7 @@ def _callable_problems(job: Job) -> list[TargetProblem]:
 
 
 def _command_problems(job: Job) -> list[TargetProblem]:
-    app_name = get_commands().get(job.command)
-    if app_name is None:
+    if job.command not in get_commands():
         return [
             TargetProblem(
                 "unknown_command",
@@ -80,20 +91,27 @@ def _command_problems(job: Job) -> list[TargetProblem]:
         ]
     try:
         command = load_command(job.command)
-    # Importing a project's command runs its module: any error there (a
-    # missing dependency, a syntax error) means the command cannot run.
+        parser = command.create_parser("manage.py", job.command)
+    # Loading runs the project's module and its add_arguments(): whatever
+    # they raise (a missing dependency, a syntax error), it cannot run.
     except Exception as error:
         return [
             TargetProblem(
                 "unknown_command",
                 f"Job {job.name!r} runs the command {job.command!r}, which cannot "
-                f"be loaded: {type(error).__name__}: {error}",
+                "be loaded.",
+                error=error,
             )
         ]
-    parser = command.create_parser("manage.py", job.command)
     # The sets call_command() accepts: its own parser decides, as it will
     # when the job runs.
     dests = {action.dest for action in parser._actions} | set(command.stealth_options)
+    targets = [*job.options, *(param.option for param in job.params.values())]
+    # call_command() passes a required option given as a keyword itself;
+    # only the fixed args are parsed here.
+    for action in parser._actions:
+        if action.dest in targets:
+            action.required = False
     found: list[TargetProblem] = []
     try:
         _, unknown_args = parser.parse_known_args(list(job.args))
@@ -108,7 +126,6 @@ def _command_problems(job: Job) -> list[TargetProblem]:
                 hint=f"`manage.py help {job.command}` lists its options.",
             )
         )
-    targets = [*job.options, *(param.option for param in job.params.values())]
     unknown_options = [option for option in targets if option not in dests]
     if unknown_options:
         found.append(
@@ -144,11 +161,13 @@ def unresolved() -> Mapping[str, TargetProblem]:
         job_problems = problems(job)
         if job_problems:
             found[name] = job_problems[0]
+            problem = job_problems[0]
             logger.error(
                 "job_command_unavailable",
                 job=name,
-                reason=job_problems[0].reason,
-                error=job_problems[0].message,
+                reason=problem.reason,
+                error=problem.message,
+                exc_info=problem.error,
             )
     return found
 

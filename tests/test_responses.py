@@ -114,8 +114,17 @@ def test_a_rate_limit_says_when_its_window_ends() -> None:
     assert headers(RateLimited("Slow down.", retry_after=17)) == {"Retry-After": "17"}
 
 
-@pytest.mark.parametrize("kind", ["JobDisabled", "JobsDisabled", "CommandUnavailable"])
-def test_a_switched_off_job_asks_not_to_be_retried_this_tick(kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "JobDisabled",
+        "JobsDisabled",
+        "JobMisconfigured",
+        "CommandUnavailable",
+        "TasksUnavailable",
+    ],
+)
+def test_a_job_off_until_a_deploy_asks_not_to_be_retried_this_tick(kind: str) -> None:
     rejection = getattr(exceptions, kind)("off")
 
     assert headers(rejection) == {"Retry-After": "3600"}
@@ -132,7 +141,7 @@ def test_a_backend_outage_asks_for_a_retry_after_the_configured_pause(
     assert headers(getattr(exceptions, kind)("down")) == {"Retry-After": "7"}
 
 
-@pytest.mark.parametrize("kind", ["InvalidBody", "UnknownJob", "JobMisconfigured"])
+@pytest.mark.parametrize("kind", ["InvalidBody", "UnknownJob", "IdempotencyKeyReused"])
 def test_other_refusals_have_no_headers(kind: str) -> None:
     assert headers(getattr(exceptions, kind)("no")) == {}
 

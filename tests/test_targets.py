@@ -43,8 +43,20 @@ def refusal(response: Any) -> dict[str, Any]:
         pytest.param(
             {"command": "needs_a_missing_package"},
             "unknown_command",
-            "cannot be loaded: ModuleNotFoundError",
+            "'needs_a_missing_package', which cannot be loaded.",
             id="command-that-cannot-be-imported",
+        ),
+        pytest.param(
+            {"command": "broken_arguments"},
+            "unknown_command",
+            "'broken_arguments', which cannot be loaded.",
+            id="command-whose-add-arguments-raises",
+        ),
+        pytest.param(
+            {"callable": "tests.testapp.broken_module.run"},
+            "unknown_callable",
+            "which cannot be imported.",
+            id="callable-whose-module-raises",
         ),
         pytest.param(
             {"command": "echo_params", "args": ["--post-to-slack"]},
@@ -85,6 +97,8 @@ def test_a_job_that_cannot_run_is_503_recorded_and_named(
 
     assert error["details"] == {"reason": reason}
     assert named in error["message"]
+    # The project's own exception text is for the logs, not the caller.
+    assert "Error:" not in error["message"]
     run = JobRun.objects.get()
     assert (run.job, run.status, run.reason) == (
         "nightly",
@@ -93,8 +107,18 @@ def test_a_job_that_cannot_run_is_503_recorded_and_named(
     )
 
 
-def test_the_other_jobs_keep_running(client: Client, settings: Any) -> None:
-    with_job(settings, command="parties_import_from_ecc")
+@pytest.mark.parametrize(
+    "definition",
+    [
+        {"command": "parties_import_from_ecc"},
+        {"command": "broken_arguments"},
+        {"callable": "tests.testapp.broken_module.run"},
+    ],
+)
+def test_the_other_jobs_keep_running(
+    client: Client, settings: Any, definition: dict[str, Any]
+) -> None:
+    with_job(settings, **definition)
 
     refusal(trigger(client, "nightly"))
     response = trigger(client, "ping")
@@ -155,6 +179,31 @@ def test_targets_are_resolved_once_per_process_and_logged_once(
     ]
 
 
+def test_why_a_module_cannot_load_is_logged_with_its_traceback(
+    client: Client, settings: Any, json_lines: JsonLines
+) -> None:
+    with_job(settings, callable="tests.testapp.broken_module.run")
+
+    refusal(trigger(client, "nightly"))
+
+    [line] = [
+        line for line in json_lines() if line["message"] == "job_command_unavailable"
+    ]
+    assert "RuntimeError: settings.SOME_API_KEY is missing" in line["exc_info"]
+    assert "broken_module.py" in line["exc_info"]
+
+
+def test_a_required_option_given_in_options_is_what_call_command_takes(
+    client: Client, settings: Any
+) -> None:
+    with_job(settings, command="needs_a_date", options={"date": "2026-05-07"})
+
+    response = trigger(client, "nightly")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["output"] == "date=2026-05-07\n"
+
+
 def test_a_fixed_registry_is_resolved_again_when_settings_change(
     client: Client, settings: Any
 ) -> None:
@@ -185,5 +234,5 @@ def test_manage_py_check_reports_the_same_problems(
     errors = [error for error in check_jobs() if "'nightly'" in error.msg]
 
     assert [(error.id, error.msg) for error in errors] == [
-        (check_id, problem.message) for problem in targets.problems(job)
+        (check_id, str(problem)) for problem in targets.problems(job)
     ]
