@@ -7,6 +7,8 @@ refusals on the run path), and the views render what is decided here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
     AuthenticationFailed,
@@ -23,6 +25,9 @@ from cronhooks.exceptions import (
     UnknownRun,
 )
 from cronhooks.redaction import redact_value
+
+if TYPE_CHECKING:
+    from cronhooks.runs.outcome import Outcome
 
 # Each refusal's status is that of the nearest class listed here in its MRO;
 # TriggerRejected itself, and the invalid requests, are 400.
@@ -77,3 +82,24 @@ def error_body(rejection: TriggerRejected) -> dict[str, object]:
     """The ``error`` object of a refusal's JSON answer."""
     # A refusal may quote what the caller sent: a token, by mistake.
     return {name: redact_value(value) for name, value in rejection.as_dict().items()}
+
+
+def outcome_status(outcome: Outcome) -> int:
+    """The HTTP status a trigger's outcome answers with."""
+    if outcome.rejection is not None:
+        return status_code(outcome.rejection)
+    if outcome.accepted:
+        return 202
+    if not outcome.recorded:
+        # The job ran but its outcome was lost: to be asked again later.
+        return 503
+    return 200 if outcome.succeeded else 500
+
+
+def outcome_headers(outcome: Outcome) -> dict[str, str]:
+    """The headers that go with ``outcome_status(outcome)``."""
+    if outcome.rejection is not None:
+        return headers(outcome.rejection)
+    if not outcome.recorded:
+        return {"Retry-After": str(conf.retry_after)}
+    return {}

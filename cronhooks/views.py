@@ -186,7 +186,7 @@ def _status_url(request: HttpRequest | None, outcome: Outcome) -> str:
 def render_outcome(
     outcome: Outcome, request: HttpRequest | None = None, *, preferred: bool = False
 ) -> JsonResponse:
-    headers = responses.headers(outcome.rejection) if outcome.rejection else {}
+    headers = responses.outcome_headers(outcome)
     if outcome.replay is not None:
         headers[REPLAYED_HEADER] = "true"
     body = outcome.as_dict()
@@ -194,12 +194,9 @@ def render_outcome(
         body["status_url"] = headers["Location"] = _status_url(request, outcome)
         if preferred:
             headers["Preference-Applied"] = RESPOND_ASYNC
-    if not outcome.recorded and outcome.rejection is None:
-        # The job ran but its outcome was lost: 503, to be asked again later.
-        headers["Retry-After"] = str(conf.retry_after)
     return _respond(
         body,
-        status=outcome.status_code,
+        status=responses.outcome_status(outcome),
         correlation=(outcome.replay or outcome.run).correlation_id,
         headers=headers,
     )

@@ -27,6 +27,7 @@ from cronhooks.locks import get_backend
 from cronhooks.locks.database import DatabaseLockBackend
 from cronhooks.locks.redis import RedisLockBackend
 from cronhooks.models import JobLock, JobRun
+from cronhooks.responses import outcome_status
 from cronhooks.runs import Outcome, Trigger, run_job
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines, RedisServer
@@ -139,10 +140,10 @@ def test_a_job_running_three_times_its_ttl_keeps_its_lock(
     assert first.run.status == "succeeded"
     assert first.run.lock_lost is False
     for refusal in refusals:
-        assert refusal.status_code == 409
+        assert outcome_status(refusal) == 409
         assert refusal.rejection is not None
         assert refusal.rejection.details["run_id"] == str(holder.id)
-    assert fire("sleepy", seconds=0).status_code == 200
+    assert outcome_status(fire("sleepy", seconds=0)) == 200
 
 
 def holder_start(run: JobRun) -> float:
@@ -198,7 +199,7 @@ def test_an_overwritten_lock_is_detected_and_the_run_flagged(
     assert outcome.run.lock_lost is True
     assert any(line["message"] == "lock_lost" for line in json_lines())
     # The flagged holder did not free the intruder's lock on its way out.
-    assert fire("sleepy", seconds=0).status_code == 409
+    assert outcome_status(fire("sleepy", seconds=0)) == 409
 
 
 def test_a_killed_holder_frees_its_lock_after_the_ttl_and_is_marked_abandoned(
@@ -212,8 +213,8 @@ def test_a_killed_holder_frees_its_lock_after_the_ttl_and_is_marked_abandoned(
     kill_9(worker)
     killed_at = time.monotonic()
 
-    assert fire("held", seconds=0).status_code == 409
-    wait_for(lambda: fire("held", seconds=0).status_code == 200, timeout=15)
+    assert outcome_status(fire("held", seconds=0)) == 409
+    wait_for(lambda: outcome_status(fire("held", seconds=0)) == 200, timeout=15)
     assert time.monotonic() - killed_at < 5 + 3
 
     orphan.refresh_from_db()
@@ -299,7 +300,7 @@ def test_redis_down_mid_run_lets_the_run_finish_flagged_and_recorded(
     during = fire("sleepy", seconds=0)
     outcome = long_run.join()
 
-    assert during.status_code == 503
+    assert outcome_status(during) == 503
     assert outcome.run.status == "succeeded"
     assert outcome.run.lock_lost is True
     outcome.run.refresh_from_db()
@@ -308,7 +309,7 @@ def test_redis_down_mid_run_lets_the_run_finish_flagged_and_recorded(
     assert {"lock_renewal_failed", "lock_release_failed"} <= events
 
     redis_locks.start()
-    assert fire("sleepy", seconds=0).status_code == 200
+    assert outcome_status(fire("sleepy", seconds=0)) == 200
 
 
 def test_redis_killed_during_a_run_too_short_to_renew_still_flags_it_lock_lost(
@@ -342,7 +343,7 @@ def test_running_without_a_lock_needs_an_explicit_opt_in(
     redis_locks: RedisServer, settings: Any, json_lines: JsonLines
 ) -> None:
     redis_locks.stop()
-    assert fire("sleepy", seconds=0).status_code == 503
+    assert outcome_status(fire("sleepy", seconds=0)) == 503
 
     settings.CRONHOOKS = {
         **settings.CRONHOOKS,
@@ -354,7 +355,7 @@ def test_running_without_a_lock_needs_an_explicit_opt_in(
     }
     outcome = fire("context")
 
-    assert outcome.status_code == 200
+    assert outcome_status(outcome) == 200
     assert outcome.run.lock_lost is True
     assert outcome.run.fencing_token is None
     assert "lock_lost=True" in outcome.run.output  # what current_run() said

@@ -95,6 +95,7 @@ def main(job: str, times: int, params: dict[str, Any]) -> None:
 
     django.setup()
     from cronhooks.models import JobRun
+    from cronhooks.responses import outcome_status
     from cronhooks.runs import Trigger, run_job
 
     barrier = os.environ.get("CRONHOOKS_WORKER_BARRIER")
@@ -114,7 +115,7 @@ def main(job: str, times: int, params: dict[str, Any]) -> None:
             )
         )
         line = {
-            "code": outcome.status_code,
+            "code": outcome_status(outcome),
             "fence": outcome.run.fencing_token,
             "error": outcome.rejection.code if outcome.rejection else None,
             "replayed": outcome.replay is not None,

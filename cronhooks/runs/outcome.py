@@ -74,17 +74,6 @@ class Outcome:
         return self.rejection is None and self.run.status == JobRun.Status.SUCCEEDED
 
     @property
-    def status_code(self) -> int:
-        """The HTTP status this outcome answers with."""
-        if self.rejection is not None:
-            return responses.status_code(self.rejection)
-        if self.accepted:
-            return 202
-        if not self.recorded:
-            return 503
-        return 200 if self.succeeded else 500
-
-    @property
     def status_url(self) -> str:
         """The run's status URL: absolute under BASE_URL, else the path."""
         return conf.base_url + status_path(self.run)
