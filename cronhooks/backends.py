@@ -110,6 +110,9 @@ class BackendHandler(ABC, Generic[B]):
     ) -> B:
         """The alias's backend, built on first use; ``overrides`` (a job's own
         options, say) are merged over its options, and kept under ``scope``."""
+        if overrides and not scope:
+            # Kept under the alias alone, it would be every job's backend.
+            raise ValueError(f"Overrides of {alias!r} need a scope to be kept under.")
         key = (alias, scope)
         backend = self._backends.get(key)
         if backend is not None:

@@ -4,12 +4,19 @@ per process, and rebuilt when the settings change."""
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import pytest
 from django.test import Client
 
-from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
+from cronhooks.alerts.base import (
+    Alert,
+    AlertBackend,
+    InvalidAlertBackend,
+    alert_backends,
+)
 from cronhooks.alerts.slack import SlackAlertBackend
 from cronhooks.checks import check_alerts, check_locks
 from cronhooks.jobs import get_job
@@ -63,6 +70,14 @@ def use_alerts(settings: Any, alerts: dict[str, Any], **jobs: Any) -> None:
     }
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    # Alerts are sent from threads that outlive the run's answer.
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 # Locks
 
 
@@ -114,10 +129,43 @@ def test_load_builds_a_new_backend_every_time() -> None:
 # Alerts
 
 
-def test_an_alert_channel_is_built_once_not_on_every_run(settings: Any) -> None:
+class CountingAlertBackend(AlertBackend):
+    """An alert channel that counts how often it is built and what it sends."""
+
+    built: ClassVar[list[CountingAlertBackend]] = []
+
+    def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
+        super().__init__(alias, options)
+        self.sent: list[Alert] = []
+        self.built.append(self)
+
+    def send(self, alert: Alert) -> None:
+        self.sent.append(alert)
+
+
+@pytest.mark.django_db
+def test_an_alert_channel_is_built_once_not_on_every_run(
+    settings: Any, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(CountingAlertBackend, "built", [])
+    use_alerts(
+        settings,
+        {"counting": {"BACKEND": f"{__name__}.CountingAlertBackend"}},
+        failing={"command": "boom", "alerts": {}},
+    )
+
+    for _ in range(3):
+        trigger(client, "failing")
+    wait_until(lambda: sum(len(c.sent) for c in CountingAlertBackend.built) >= 3)
+
+    assert len(CountingAlertBackend.built) == 1
+
+
+def test_overrides_without_a_scope_are_refused(settings: Any) -> None:
     use_alerts(settings, {"slack": SLACK})
 
-    assert alert_backends.get("slack") is alert_backends.get("slack")
+    with pytest.raises(ValueError, match="scope"):
+        alert_backends.get("slack", {"WEBHOOK_URL": OTHER_WEBHOOK})
 
 
 def test_a_job_with_its_own_options_gets_its_own_channel(settings: Any) -> None:
