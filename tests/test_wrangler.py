@@ -568,13 +568,6 @@ def test_the_wheel_and_sdist_ship_the_worker_project(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="The Worker's own tests (test/jobs.test.ts, test/worker.test.ts, "
-    "test/schedule.test.ts) name the example project's jobs and crons "
-    "(check-current on '0 */6 * * *' in development), so 9 of them fail in a "
-    "project whose registry differs; they need a fixture schedule of their own.",
-)
 def test_an_initialised_projects_own_tests_pass_with_this_registry(
     tmp_path: Path,
 ) -> None:

@@ -1,5 +1,8 @@
 // The tests run inside workerd, the Workers runtime, with the development
 // environment of wrangler.toml; the fake backend runs in Node (globalSetup).
+// The runtime's main module is the Worker over the tests' fixture schedule
+// (test/fixture-worker.ts), not over the generated src/schedule.ts, whose
+// jobs are whatever a project's registry holds.
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { TEST_TOKEN } from "./test/fake-backend-types.ts";
@@ -8,6 +11,7 @@ export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => ({
       wrangler: { configPath: "./wrangler.toml", environment: "development" },
+      main: "./test/fixture-worker.ts",
       miniflare: {
         bindings: {
           CRONHOOKS_TOKEN: TEST_TOKEN,

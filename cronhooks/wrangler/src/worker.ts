@@ -8,9 +8,10 @@
 import { isAuthorized } from "./auth";
 import { corsHeaders, preflight } from "./cors";
 import { callJob, fetchWithTimeout, jsonBody, type Call } from "./http";
-import { allJobs, jobsForCron } from "./jobs";
+import { allJobs, jobsForCron, type Schedules } from "./jobs";
 import { jsonLogger } from "./log";
 import { followRun } from "./poll";
+import { SCHEDULES } from "./schedule";
 import {
   ConfigError,
   readAllowedOrigin,
@@ -47,78 +48,92 @@ export function runJobs(
   );
 }
 
-export default {
-  async scheduled(controller, env, ctx) {
-    let settings: Settings;
-    try {
-      settings = readSettings(env);
-    } catch (error) {
-      // Thrown on: the invocation then shows as failed in the dashboard's
-      // cron events and `wrangler tail`, next to this line saying why.
-      if (error instanceof ConfigError) logMisconfigured(error);
-      throw error;
-    }
-    const targets = jobsForCron(settings.environment, controller.cron);
-    if (targets === undefined) {
-      // wrangler.toml and schedule.ts disagree: regenerate both from Django.
-      jsonLogger(settings.logLevel).log("error", {
-        event: "unknown_cron",
-        cron: controller.cron,
-        environment: settings.environment,
-      });
-      return;
-    }
-    // waitUntil keeps the invocation alive while polling, up to the platform's
-    // wall-clock limit for a Cron Trigger: POLL_BUDGET must stay within it.
-    ctx.waitUntil(
-      runJobs(targets, controller.scheduledTime, settings, { follow: true }),
-    );
-  },
+/**
+ * The Worker's handlers over one schedule table. The deployed Worker is the
+ * default export, over the generated src/schedule.ts; the tests build theirs
+ * over a fixture schedule, so the Worker's behaviour is tested whatever jobs a
+ * project's registry holds.
+ */
+export function createWorker(schedules: Schedules) {
+  return {
+    async scheduled(controller, env, ctx) {
+      let settings: Settings;
+      try {
+        settings = readSettings(env);
+      } catch (error) {
+        // Thrown on: the invocation then shows as failed in the dashboard's
+        // cron events and `wrangler tail`, next to this line saying why.
+        if (error instanceof ConfigError) logMisconfigured(error);
+        throw error;
+      }
+      const targets = jobsForCron(
+        schedules,
+        settings.environment,
+        controller.cron,
+      );
+      if (targets === undefined) {
+        // wrangler.toml and schedule.ts disagree: regenerate both from Django.
+        jsonLogger(settings.logLevel).log("error", {
+          event: "unknown_cron",
+          cron: controller.cron,
+          environment: settings.environment,
+        });
+        return;
+      }
+      // waitUntil keeps the invocation alive while polling, up to the platform's
+      // wall-clock limit for a Cron Trigger: POLL_BUDGET must stay within it.
+      ctx.waitUntil(
+        runJobs(targets, controller.scheduledTime, settings, { follow: true }),
+      );
+    },
 
-  async fetch(request, env) {
-    const url = new URL(request.url);
-    const route = ROUTES[url.pathname];
-    if (route === undefined) return json(404, { status: "not_found" });
-    // Worked out apart from the other settings, so that the allowed page can
-    // read a misconfigured answer too.
-    const allowedOrigin = allowedOriginOf(env);
-    const cors = corsHeaders(request, allowedOrigin);
-    const methods = [route.method, "OPTIONS"];
-    if (request.method === "OPTIONS") {
-      return preflight(request, allowedOrigin, methods);
-    }
-    if (request.method !== route.method) {
-      return json(
-        405,
-        { status: "method_not_allowed" },
-        { Allow: methods.join(", "), ...cors },
-      );
-    }
-    let settings: Settings;
-    try {
-      settings = readSettings(env);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      logMisconfigured(error);
-      // 503: this Worker cannot serve until it is fixed, and a monitor of
-      // /health should say so. The message names the setting, never a secret.
-      return json(
-        503,
-        {
-          status: "misconfigured",
-          setting: error.setting,
-          error: error.message,
-        },
-        cors,
-      );
-    }
-    const response = await route.handle(request, url, settings);
-    for (const [name, value] of Object.entries(cors)) {
-      response.headers.set(name, value);
-    }
-    return response;
-  },
-} satisfies ExportedHandler<Env>;
+    async fetch(request, env) {
+      const url = new URL(request.url);
+      const route = ROUTES[url.pathname];
+      if (route === undefined) return json(404, { status: "not_found" });
+      // Worked out apart from the other settings, so that the allowed page can
+      // read a misconfigured answer too.
+      const allowedOrigin = allowedOriginOf(env);
+      const cors = corsHeaders(request, allowedOrigin);
+      const methods = [route.method, "OPTIONS"];
+      if (request.method === "OPTIONS") {
+        return preflight(request, allowedOrigin, methods);
+      }
+      if (request.method !== route.method) {
+        return json(
+          405,
+          { status: "method_not_allowed" },
+          { Allow: methods.join(", "), ...cors },
+        );
+      }
+      let settings: Settings;
+      try {
+        settings = readSettings(env);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        logMisconfigured(error);
+        // 503: this Worker cannot serve until it is fixed, and a monitor of
+        // /health should say so. The message names the setting, never a secret.
+        return json(
+          503,
+          {
+            status: "misconfigured",
+            setting: error.setting,
+            error: error.message,
+          },
+          cors,
+        );
+      }
+      const response = await route.handle(request, url, settings, schedules);
+      for (const [name, value] of Object.entries(cors)) {
+        response.headers.set(name, value);
+      }
+      return response;
+    },
+  } satisfies ExportedHandler<Env>;
+}
+
+export default createWorker(SCHEDULES);
 
 function logMisconfigured(error: ConfigError): void {
   jsonLogger("error").log("error", {
@@ -140,7 +155,12 @@ function allowedOriginOf(env: Env): string | null {
 
 interface Route {
   method: "GET" | "POST";
-  handle(request: Request, url: URL, settings: Settings): Promise<Response>;
+  handle(
+    request: Request,
+    url: URL,
+    settings: Settings,
+    schedules: Schedules,
+  ): Promise<Response>;
 }
 
 const ROUTES: Partial<Record<string, Route>> = {
@@ -196,6 +216,7 @@ async function trigger(
   request: Request,
   url: URL,
   settings: Settings,
+  schedules: Schedules,
 ): Promise<Response> {
   if (!(await isAuthorized(request, settings.token))) {
     jsonLogger(settings.logLevel).log("warn", { event: "unauthorized" });
@@ -205,7 +226,7 @@ async function trigger(
       { "WWW-Authenticate": 'Bearer realm="cronhooks-worker"' },
     );
   }
-  const known = allJobs(settings.environment);
+  const known = allJobs(schedules, settings.environment);
   const requested = await requestedJob(request, url);
   if (requested instanceof Response) return requested;
   if (requested !== null && !known.includes(requested)) {

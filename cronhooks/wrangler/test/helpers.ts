@@ -3,8 +3,9 @@
 import { env } from "cloudflare:workers";
 import { inject } from "vitest";
 import type { Env } from "../src/settings";
-import worker from "../src/worker";
+import type { createWorker } from "../src/worker";
 import type { ReceivedRequest, Reply } from "./fake-backend-types";
+import worker from "./fixture-worker";
 
 export class FakeBackend {
   readonly origin: string;
@@ -134,17 +135,27 @@ export function request(
   });
 }
 
-/** The Worker's answer to `req`, through its fetch handler. */
-export function callWorker(env: Env, req: Request): Promise<Response> {
+type Worker = ReturnType<typeof createWorker>;
+
+/** The Worker's answer to `req`, through its fetch handler: the fixture Worker's unless given. */
+export function callWorker(
+  env: Env,
+  req: Request,
+  handler: Worker = worker,
+): Promise<Response> {
   // What the runtime hands a fetch handler is an incoming request; ours is built here.
-  return worker.fetch(
+  return handler.fetch(
     req as Request<unknown, IncomingRequestCfProperties>,
     env,
   ) as Promise<Response>;
 }
 
 /** The Worker's answer and its JSON body. */
-export async function fetchWorker(env: Env, req: Request) {
-  const response = await callWorker(env, req);
+export async function fetchWorker(
+  env: Env,
+  req: Request,
+  handler: Worker = worker,
+) {
+  const response = await callWorker(env, req, handler);
   return { response, body: (await response.json()) as Record<string, any> };
 }

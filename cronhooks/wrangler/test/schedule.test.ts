@@ -1,7 +1,20 @@
 // wrangler.toml's cron triggers and src/schedule.ts are both generated from the
-// Django job registry; the Worker only works if they agree.
+// Django job registry, the example project's here and a project's own once
+// `manage.py cronhooks wrangler init` has written them: the Worker only works
+// if they agree, and if the deployed Worker (src/worker.ts's default export)
+// runs that schedule. So nothing here names a job or a cron; the Worker's
+// behaviour is tested over a fixture schedule (test/fixture-worker.ts).
+import {
+  createExecutionContext,
+  createScheduledController,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { allJobs } from "../src/jobs";
 import { SCHEDULES } from "../src/schedule";
+import worker from "../src/worker";
+import { TEST_TOKEN } from "./fake-backend-types";
+import { FakeBackend, fetchWorker, request, testEnv } from "./helpers";
 import { scheduleBlock, WRANGLER_TOML } from "./wrangler-toml";
 
 describe("the schedule block of wrangler.toml", () => {
@@ -43,26 +56,45 @@ describe("the schedule block of wrangler.toml", () => {
   });
 });
 
-describe("the committed schedule", () => {
-  // The seed design of issue 4. When the Django registry changes, the
-  // generated files change with it, and so must this table.
-  it("is the example project's seed design", () => {
-    expect(SCHEDULES).toEqual({
-      production: {
-        "*/5 * * * *": ["ee-recent"],
-        "6 2 * * *": ["parties-import"],
-        "23 23 * * *": ["check-current"],
-        "33 23 * * *": ["mop-recent?delta=25"],
-      },
-      staging: {
-        "*/15 * * * *": ["ee-recent"],
-        "6 3 * * *": ["parties-import"],
-        "23 0 * * *": ["check-current"],
-        "33 0 * * *": ["mop-recent?delta=25"],
-      },
-      development: {
-        "0 */6 * * *": ["check-current"],
-      },
-    });
+describe("the deployed Worker", () => {
+  // One loop, not a test per cron: a registry may schedule nothing at all.
+  it("fires exactly each generated cron's jobs in its environment", async () => {
+    for (const [environment, crons] of Object.entries(scheduleBlock())) {
+      for (const cron of crons) {
+        const backend = new FakeBackend();
+        const ctx = createExecutionContext();
+        await worker.scheduled(
+          createScheduledController({ cron, scheduledTime: Date.now() }),
+          testEnv({ ENVIRONMENT: environment, BACKEND_BASE: backend.base }),
+          ctx,
+        );
+        await waitOnExecutionContext(ctx);
+
+        const paths = (await backend.requests()).map((r) => r.path);
+        const expected = (SCHEDULES[environment]?.[cron] ?? []).map(
+          (target) => `/cron/${target}`,
+        );
+        expect(paths.sort(), `${environment}: ${cron}`).toEqual(
+          expected.sort(),
+        );
+      }
+    }
+  });
+
+  it("runs every generated job of its environment on POST /trigger", async () => {
+    for (const environment of Object.keys(scheduleBlock())) {
+      const backend = new FakeBackend();
+      const { response, body } = await fetchWorker(
+        testEnv({ ENVIRONMENT: environment, BACKEND_BASE: backend.base }),
+        request("POST", "/trigger", { token: TEST_TOKEN }),
+        worker,
+      );
+
+      expect(response.status, environment).toBe(200);
+      expect(
+        body.results.map((result: { job: string }) => result.job),
+        environment,
+      ).toEqual(allJobs(SCHEDULES, environment));
+    }
   });
 });

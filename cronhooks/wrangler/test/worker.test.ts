@@ -5,10 +5,10 @@ import {
 } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, inject, it, vi } from "vitest";
-import { SCHEDULES } from "../src/schedule";
+import { jobsForCron } from "../src/jobs";
 import { ConfigError, type Env } from "../src/settings";
-import worker from "../src/worker";
 import { TEST_TOKEN } from "./fake-backend-types";
+import worker, { SCHEDULES } from "./fixture-worker";
 import {
   accepted,
   callWorker,
@@ -19,7 +19,6 @@ import {
   run,
   testEnv,
 } from "./helpers";
-import { scheduleBlock } from "./wrangler-toml";
 
 const UUID =
   /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -39,9 +38,9 @@ async function fire(env: Env, cron: string, scheduledTime = TICK) {
 }
 
 describe("scheduled", () => {
-  // Every cron of every environment, as wrangler.toml's triggers will fire them.
-  const ticks = Object.entries(scheduleBlock()).flatMap(
-    ([environment, crons]) => crons.map((cron) => [environment, cron] as const),
+  // Every cron of every environment of the fixture schedule.
+  const ticks = Object.entries(SCHEDULES).flatMap(([environment, crons]) =>
+    Object.keys(crons).map((cron) => [environment, cron] as const),
   );
 
   it("has a tick to check in every environment", () => {
@@ -58,7 +57,7 @@ describe("scheduled", () => {
     );
 
     const paths = (await backend.requests()).map((r) => r.path).sort();
-    const expected = (SCHEDULES[environment]?.[cron] ?? []).map(
+    const expected = (jobsForCron(SCHEDULES, environment, cron) ?? []).map(
       (t) => `/cron/${t}`,
     );
     expect(expected.length).toBeGreaterThan(0);
@@ -69,7 +68,7 @@ describe("scheduled", () => {
     const backend = new FakeBackend();
     await fire(
       testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
-      "33 23 * * *",
+      "50 23 * * *",
     );
     expect((await backend.requests()).map((r) => r.path)).toEqual([
       "/cron/mop-recent?delta=25",
@@ -77,8 +76,8 @@ describe("scheduled", () => {
   });
 
   it.each([
-    ["production", "*/15 * * * *"], // staging's cron
-    ["development", "*/5 * * * *"],
+    ["production", "*/20 * * * *"], // staging's cron
+    ["development", "*/10 * * * *"],
     ["staging", "* * * * *"],
   ])(
     "%s: an unknown cron %j fires nothing and logs an error",
@@ -103,10 +102,10 @@ describe("scheduled", () => {
       ENVIRONMENT: "production",
       BACKEND_BASE: backend.base,
     });
-    await fire(env, "*/5 * * * *", TICK);
-    await fire(env, "*/5 * * * *", TICK); // the same tick delivered again
-    await fire(env, "6 2 * * *", TICK);
-    await fire(env, "*/5 * * * *", TICK + 300_000); // the next tick
+    await fire(env, "*/10 * * * *", TICK);
+    await fire(env, "*/10 * * * *", TICK); // the same tick delivered again
+    await fire(env, "15 3 * * *", TICK);
+    await fire(env, "*/10 * * * *", TICK + 600_000); // the next tick
 
     const requests = await backend.requests();
     const keys = requests.map((r) => r.headers["idempotency-key"]);
@@ -131,7 +130,7 @@ describe("scheduled", () => {
     const ctx = createExecutionContext();
     const waitUntil = vi.spyOn(ctx, "waitUntil");
     await worker.scheduled(
-      createScheduledController({ cron: "0 */6 * * *", scheduledTime: TICK }),
+      createScheduledController({ cron: "0 */4 * * *", scheduledTime: TICK }),
       testEnv({ BACKEND_BASE: backend.base }),
       ctx,
     );
@@ -157,7 +156,7 @@ describe("scheduled", () => {
         POLL_JOBS: "parties-import",
         POLL_INTERVAL: "100",
       }),
-      "6 2 * * *",
+      "15 3 * * *",
     );
 
     expect((await backend.requests()).map((r) => r.path)).toEqual([
@@ -178,7 +177,7 @@ describe("scheduled", () => {
     });
     await fire(
       testEnv({ ENVIRONMENT: "production", BACKEND_BASE: backend.base }),
-      "6 2 * * *",
+      "15 3 * * *",
     );
     expect((await backend.requests()).map((r) => r.path)).toEqual([
       "/cron/parties-import",
@@ -191,7 +190,7 @@ describe("scheduled", () => {
     await expect(
       fire(
         testEnv({ BACKEND_BASE: backend.base, CRONHOOKS_TOKEN: "" }),
-        "0 */6 * * *",
+        "0 */4 * * *",
       ),
     ).rejects.toThrow(/CRONHOOKS_TOKEN/);
     expect(await backend.requests()).toEqual([]);
@@ -213,7 +212,7 @@ describe("scheduled", () => {
       }): Promise<unknown>;
     };
     await loopback.scheduled({
-      cron: "0 */6 * * *",
+      cron: "0 */4 * * *",
       scheduledTime: new Date(TICK),
     });
     const requests = (await backend.requests()).slice(before);
@@ -652,7 +651,7 @@ describe("a BACKEND_BASE the Worker refuses", () => {
       await expect(
         fire(
           testEnv({ ENVIRONMENT: "production", BACKEND_BASE: base }),
-          "*/5 * * * *",
+          "*/10 * * * *",
         ),
       ).rejects.toThrow(/^BACKEND_BASE /);
       expect(fetch).not.toHaveBeenCalled();
@@ -672,7 +671,7 @@ describe("a BACKEND_BASE the Worker refuses", () => {
     const logs = captureLogs();
     for (const base of reachable(backend)) {
       const env = testEnv({ ENVIRONMENT: "production", BACKEND_BASE: base });
-      await expect(fire(env, "*/5 * * * *")).rejects.toThrow(ConfigError);
+      await expect(fire(env, "*/10 * * * *")).rejects.toThrow(ConfigError);
       const health = await callWorker(
         env,
         request("GET", "/health", { token: TEST_TOKEN }),
