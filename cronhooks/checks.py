@@ -112,10 +112,16 @@ def _unknown_keys(
 def _value_problems(where: str, setting: Setting, value: object) -> list[CheckMessage]:
     """E011 for a value of the wrong type, E019 for one out of bounds."""
     if not setting.has_type(value):
+        # The global switch fails safe: only True turns cronhooks on.
+        fallback = (
+            "cronhooks is switched off"
+            if setting is SETTINGS["ENABLED"]
+            else f"the default {setting.default!r} applies"
+        )
         return [
             Error(
                 f"{where} is a {type(value).__name__}; it takes {setting.type_name}.",
-                hint=f"Until it is fixed, the default {setting.default!r} applies.",
+                hint=f"Until it is fixed, {fallback}.",
                 id="cronhooks.E011",
             )
         ]

@@ -182,6 +182,13 @@ def test_setting_of_the_wrong_type_is_E011(key: str, value: object) -> None:
     assert check_error_codes({"TOKENS": [TOKEN], key: value}) == ["cronhooks.E011"]
 
 
+def test_a_mistyped_ENABLED_says_that_cronhooks_is_off() -> None:
+    [error] = check_errors({"TOKENS": [TOKEN], "ENABLED": "false"})
+
+    assert error.id == "cronhooks.E011"
+    assert error.hint == "Until it is fixed, cronhooks is switched off."
+
+
 def test_TOKENS_of_the_wrong_type_is_E011_and_E001() -> None:
     assert sorted(check_error_codes({"TOKENS": 123})) == [
         "cronhooks.E001",

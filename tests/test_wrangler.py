@@ -396,6 +396,27 @@ def test_init_writes_a_ready_worker_project(tmp_path: Path) -> None:
     ) in out
 
 
+def test_an_initialised_project_keeps_what_npm_and_wrangler_write_out_of_git(
+    tmp_path: Path,
+) -> None:
+    cronhooks("wrangler", "init", str(tmp_path))
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+
+    def ignored(name: str) -> bool:
+        check = ["git", "check-ignore", "-q", "--no-index", name]
+        return subprocess.run(check, cwd=tmp_path).returncode == 0
+
+    for name in [
+        "node_modules/wrangler/index.js",
+        ".wrangler/state/v3/d1.sqlite",
+        ".dev.vars",
+        ".dev.vars.production",
+    ]:
+        assert ignored(name), name
+    for name in [".dev.vars.example", "src/worker.ts", "package-lock.json"]:
+        assert not ignored(name), name
+
+
 def test_init_copies_every_shipped_file_but_the_generated_ones(tmp_path: Path) -> None:
     cronhooks("wrangler", "init", str(tmp_path))
 

@@ -66,7 +66,7 @@ def run_job(trigger: Trigger) -> Outcome:
         try:
             if not conf.enabled:
                 raise JobsDisabled(
-                    "All jobs are disabled (CRONHOOKS['ENABLED'] is False)."
+                    "All jobs are disabled (CRONHOOKS['ENABLED'] is not True)."
                 )
             job = get_job(trigger.job)
             if not job.enabled:
