@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import redis
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -386,3 +386,44 @@ def test_a_backend_implementing_only_the_base_class_runs_jobs_and_passes_checks(
     assert client.get("/health", headers=auth).json()["locks"] == {
         "backend": "ProcessLockBackend"
     }
+
+
+def test_a_lease_taken_by_another_holder_before_its_fence_is_read_is_409(
+    client: Client, settings: Any
+) -> None:
+    # The database lease: granted, then (a stalled process, a lock TTL
+    # shorter than the stall) expired and taken by another run before this
+    # one read its fencing token. It must not run on a lease it lost.
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {
+            "BACKEND": "cronhooks.locks.database.DatabaseLockBackend",
+            "OPTIONS": {"DATABASE": "default"},
+        },
+    }
+    other = connections.create_connection("default")
+    rivals_run = str(uuid.uuid4())
+
+    def take_over_first(
+        execute: Any, sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if sql.startswith('SELECT "cronhooks_joblock"."fence"'):
+            with other.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE cronhooks_joblock SET owner = %s, run_id = %s, "
+                    "fence = fence + 1 WHERE job = %s",
+                    ["another-owner", rivals_run, "ping"],
+                )
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(take_over_first):
+            response = trigger(client, "ping")
+    finally:
+        other.close()
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "already_running"
+    assert rivals_run in response.json()["error"]["message"]
+    run = JobRun.objects.get(id=response.json()["run_id"])
+    assert (run.status, run.reason) == ("rejected", "already_running")
