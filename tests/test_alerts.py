@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -16,13 +17,16 @@ from django.core import mail
 from django.test import Client
 
 from cronhooks.alerts import Alert, AlertBackend
+from cronhooks.alerts.email import EmailAlertBackend
 from cronhooks.alerts.slack import SlackAlertBackend
 from cronhooks.jobs import parse_job
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
-from tests.conftest import JsonLines
+from tests.conftest import JsonLines, PostgresProxy
 from tests.settings import TOKEN
 from tests.test_checks import check_error_codes, check_errors
+from tests.testapp.jobs import FLAKY
+from tests.testapp.locks import HOOKS
 
 SLACK_URL = "https://hooks.slack.example/services/T000/B000/not-a-real-secret"
 OTHER_SLACK_URL = "https://hooks.slack.example/services/T000/B111/another-secret"
@@ -566,6 +570,123 @@ def test_slack_shows_an_error_as_written_without_pinging_anyone() -> None:
     assert "*Duration*\n1 min 2 s" in text
 
 
+@pytest.mark.parametrize(
+    ("duration_ms", "shown"),
+    [(None, "unknown"), (850, "850 ms"), (12_345, "12.3 s"), (245_000, "4 min 5 s")],
+)
+def test_an_email_alert_gives_the_duration_as_a_person_reads_it(
+    duration_ms: int | None, shown: str
+) -> None:
+    alert = Alert(
+        kind="failure",
+        job="boom",
+        run_id="r",
+        status="timed_out",
+        error="",
+        correlation_id="c",
+        duration_ms=duration_ms,
+        started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        admin_url="",
+    )
+
+    body = EmailAlertBackend("email", {"RECIPIENTS": ["ops@example.com"]}).body(alert)
+
+    assert f"Duration:       {shown}\n" in body
+    assert body.startswith("Job boom timed out.\n")
+    assert "Error:" not in body  # none was recorded
+
+
+def test_an_alert_says_when_the_run_lost_its_lock_and_which_attempt_it_was() -> None:
+    alert = Alert(
+        kind="failure",
+        job="boom",
+        run_id="r",
+        status="failed",
+        error="RuntimeError: x",
+        correlation_id="c",
+        duration_ms=1,
+        started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        admin_url="",
+        attempt=3,
+        lock_lost=True,
+    )
+
+    body = EmailAlertBackend("email", {"RECIPIENTS": ["ops@example.com"]}).body(alert)
+
+    assert "Status:         failed (attempt 3, lock lost)\n" in body
+
+
+@pytest.mark.django_db
+def test_a_recovery_email_has_no_error_section(client: Client, settings: Any) -> None:
+    email = {
+        "BACKEND": "cronhooks.alerts.email.EmailAlertBackend",
+        # A single address as a string is mailed too (the check still asks
+        # for a list).
+        "OPTIONS": {"RECIPIENTS": "ops@example.com"},
+    }
+    configure(settings, alerts={"email": email})
+    trigger(client, "demo", body={"fail": True})
+
+    trigger(client, "demo", body={"fail": False})
+
+    failure, recovery = mail.outbox
+    assert recovery.subject == "[production] Job demo recovered"
+    assert recovery.to == ["ops@example.com"]
+    assert "Error:" in failure.body
+    assert "Error:" not in recovery.body
+
+
+@pytest.mark.django_db
+def test_without_the_admin_an_alert_names_the_run_by_its_id(
+    client: Client, settings: Any
+) -> None:
+    settings.ROOT_URLCONF = "tests.urls_without_admin"
+    configure(settings, alerts={"record": {"BACKEND": f"{__name__}.RecordingBackend"}})
+
+    trigger(client, "boom")
+
+    run = JobRun.objects.get()
+    [alert] = RecordingBackend.received
+    assert alert.admin_url == ""
+    assert alert.run_id == run.run_id
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "postgres", "proxied"])
+def test_a_recovery_that_cannot_be_told_for_the_history_being_down_is_logged(
+    client: Client,
+    settings: Any,
+    proxied_history: PostgresProxy,
+    json_lines: JsonLines,
+) -> None:
+    # Whether a success is a recovery is read from the run history: cut away
+    # once the run is recorded, the success stands and no alert is guessed.
+    configure(settings, alerts={"record": {"BACKEND": f"{__name__}.RecordingBackend"}})
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {
+            "BACKEND": "tests.testapp.locks.HookedDatabaseLockBackend",
+            "OPTIONS": {"DATABASE": "default"},
+        },
+    }
+    assert trigger(client, "demo", body={"fail": True}).status_code == 500
+    HOOKS["before_release"] = proxied_history.stop
+
+    try:
+        response = trigger(client, "demo", body={"fail": False})
+    finally:
+        HOOKS.clear()
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+    join_deliveries()
+    assert [alert.kind for alert in RecordingBackend.received] == ["failure"]
+    [line] = [
+        line for line in json_lines() if line["message"] == "alert_history_unavailable"
+    ]
+    assert line["level"] == "ERROR"
+    proxied_history.restart()
+
+
 # Heartbeats
 
 
@@ -690,6 +811,24 @@ def test_a_failing_monitor_is_logged_without_its_url_and_changes_nothing(
     assert "0f6ea4a5" not in json.dumps(json_lines())
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_attempt_that_is_retried_sends_no_fail_ping(
+    client: Client, settings: Any, mock: responses.RequestsMock, tmp_path: Path
+) -> None:
+    # The monitor is told the outcome of the last attempt only: the retry may
+    # still succeed.
+    flaky = {**FLAKY, "retries": 1, "retry_delay": 0, "heartbeat_url": HEARTBEAT_URL}
+    configure(settings, alerts={}, flaky=flaky)
+
+    response = trigger(client, "flaky", query={"path": str(tmp_path / "count")})
+
+    assert response.status_code == 202
+    join_deliveries()
+    statuses = JobRun.objects.order_by("attempt").values_list("status", flat=True)
+    assert list(statuses) == ["failed", "succeeded"]
+    assert sorted(urls(mock)) == [HEARTBEAT_URL, *[f"{HEARTBEAT_URL}/start"] * 2]
+
+
 # System checks: cronhooks.E013, E023, E024
 
 
@@ -757,6 +896,21 @@ def test_an_alert_channel_that_cannot_be_loaded_is_E013(entry: object) -> None:
         pytest.param(
             {"BACKEND": "cronhooks.alerts.email.EmailAlertBackend"},
             id="email-without-recipients",
+        ),
+        pytest.param(
+            {
+                "BACKEND": "cronhooks.alerts.email.EmailAlertBackend",
+                "OPTIONS": {"RECIPIENTS": ["ops@example.com"], "FROM_EMAIL": 1},
+            },
+            id="email-from-not-a-string",
+        ),
+        pytest.param(
+            {"BACKEND": SLACK["BACKEND"], "OPTIONS": {"WEBHOOK_URL": 1}},
+            id="slack-url-not-a-string",
+        ),
+        pytest.param(
+            {"BACKEND": SLACK["BACKEND"], "OPTIONS": {"WEBHOOK_URL": "http:///hook"}},
+            id="slack-http-without-a-host",
         ),
     ],
 )

@@ -4,6 +4,7 @@ per process, and rebuilt when the settings change."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -253,3 +254,37 @@ def test_a_missing_module_that_no_extra_provides_is_named_as_it_is(
 
     assert "Could not import alert backend 'nowhere_to_be_found.Backend'" in error.msg
     assert "pip install" not in error.msg
+
+
+class SlowAlertBackend(CountingAlertBackend):
+    """Takes a while to build (a client that connects first), and says when
+    it has started."""
+
+    building: ClassVar[threading.Event] = threading.Event()
+
+    def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
+        self.building.set()
+        time.sleep(0.3)
+        super().__init__(alias, options)
+
+
+def test_threads_asking_at_once_get_one_backend_built_once(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(CountingAlertBackend, "built", [])
+    monkeypatch.setattr(SlowAlertBackend, "building", threading.Event())
+    use_alerts(settings, {"slow": {"BACKEND": f"{__name__}.SlowAlertBackend"}})
+    got: list[AlertBackend] = []
+
+    first = threading.Thread(target=lambda: got.append(alert_backends.get("slow")))
+    first.start()
+    # The second asks while the first is still building it.
+    assert SlowAlertBackend.building.wait(timeout=5)
+    second = threading.Thread(target=lambda: got.append(alert_backends.get("slow")))
+    second.start()
+    first.join(timeout=5)
+    second.join(timeout=5)
+
+    assert len(got) == 2
+    assert got[0] is got[1]
+    assert len(CountingAlertBackend.built) == 1

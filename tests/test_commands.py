@@ -15,6 +15,7 @@ from django.utils import timezone
 from cronhooks.management.commands.cronhooks import Command
 from cronhooks.models import JobRun
 from elections.models import ImportRun
+from tests.conftest import RedisServer, running_record
 
 pytestmark = pytest.mark.django_db
 
@@ -273,3 +274,61 @@ def test_prune_keeps_running_records() -> None:
 def test_prune_rejects_negative_days() -> None:
     with pytest.raises(CommandError, match="0 or more"):
         cronhooks("prune", "--days", "-1")
+
+
+def test_status_of_a_refused_run_shows_its_error_and_nothing_empty() -> None:
+    with pytest.raises(CommandError):
+        cronhooks("run", "nope")
+    run = JobRun.objects.get()
+
+    output = cronhooks("status", str(run.id))
+
+    assert "status:           rejected" in output
+    assert f"error:            unknown_job: {run.error}" in output
+    assert "params:" not in output
+    assert "output:" not in output
+
+
+def test_run_background_without_a_task_backend_exits_2_and_records_nothing(
+    settings: Any,
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TASK_BACKEND": "missing"}
+
+    with pytest.raises(CommandError) as excinfo:
+        cronhooks("run", "mop-recent", "--background")
+
+    assert excinfo.value.returncode == 2
+    assert "missing" in str(excinfo.value)
+    assert not JobRun.objects.exists()
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_background_json_prints_only_the_queued_run(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TASK_BACKEND": "database"}
+
+    body = json.loads(cronhooks("run", "mop-recent", "--background", "--json"))
+
+    run = JobRun.objects.get()
+    assert (body["status"], body["run_id"]) == ("queued", str(run.id))
+    assert not ImportRun.objects.exists()
+
+
+def test_cleanup_with_the_lock_backend_down_changes_nothing(
+    settings: Any, redis_server: RedisServer
+) -> None:
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {
+            "BACKEND": "cronhooks.locks.redis.RedisLockBackend",
+            "OPTIONS": {"URL": redis_server.url, "SOCKET_TIMEOUT": 0.5},
+        },
+    }
+    running = running_record("ping", ago=3600)
+    redis_server.stop()
+
+    with pytest.raises(CommandError, match="Nothing was changed"):
+        cronhooks("cleanup")
+
+    running.refresh_from_db()
+    assert running.status == "running"

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from cronhooks.health import CHECKS, CheckResult, run_checks
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
-from tests.conftest import JsonLines
+from tests.conftest import JsonLines, PostgresProxy
 from tests.settings import TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +222,32 @@ def test_a_misconfigured_lock_backend_is_reported_not_described(
     body = response.json()
     assert body["checks"]["locks"] == {"ok": False, "detail": "misconfigured"}
     assert body["locks"] is None
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "postgres", "proxied"])
+def test_a_critical_job_with_the_history_down_is_unhealthy_saying_so(
+    client: Client,
+    auth: dict[str, str],
+    settings: Any,
+    proxied_history: PostgresProxy,
+) -> None:
+    jobs = settings.CRONHOOKS["JOBS"]
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "JOBS": {**jobs, "ping": {**jobs["ping"], "critical": True}},
+    }
+    assert client.get("/health").status_code == 200
+    proxied_history.stop()
+
+    anonymous = client.get("/health")
+    detail = client.get("/health", headers=auth)
+
+    assert anonymous.status_code == 503
+    assert anonymous.json() == {"status": "unhealthy"}
+    assert detail.json()["checks"]["critical_jobs"] == {
+        "ok": False,
+        "detail": "run history unavailable",
+    }
+    assert detail.json()["jobs"] is None
+    proxied_history.restart()
+    assert client.get("/health").status_code == 200

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -482,3 +483,149 @@ def test_prune_deletes_expired_keys_only() -> None:
 
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["live"]
     assert "Deleted 1 expired idempotency key(s)." in out.getvalue()
+
+
+# Races lost to another request, at the exact statement where each can be
+
+
+class Rival:
+    """Another request on its own database connection, acting just before
+    this request's next statement that starts with ``before`` (the key's
+    INSERT, SELECT or UPDATE), in the order given."""
+
+    def __init__(self) -> None:
+        self.connection = connections.create_connection("default")
+        self.moves: list[tuple[str, Callable[[], object]]] = []
+
+    def before(self, statement: str, move: Callable[[], object]) -> None:
+        self.moves.append((statement, move))
+
+    def __call__(
+        self,
+        execute: Callable[..., Any],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: Any,
+    ) -> Any:
+        if (
+            self.moves
+            and sql.startswith(self.moves[0][0])
+            and '"cronhooks_idempotencykey"' in sql
+        ):
+            self.moves.pop(0)[1]()
+        return execute(sql, params, many, context)
+
+    def run(self, sql: str, *params: Any) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    def take_over(self, run_id: uuid.UUID) -> None:
+        """Take the key over for a run of its own, as a concurrent retry."""
+        self.run(
+            "UPDATE cronhooks_idempotencykey SET run_id = %s, created_at = %s, "
+            "expires_at = %s WHERE key = %s",
+            run_id.hex,
+            timezone.now(),
+            timezone.now() + timedelta(hours=1),
+            KEY,
+        )
+
+    def prune(self) -> None:
+        self.run("DELETE FROM cronhooks_idempotencykey WHERE key = %s", KEY)
+
+    def claim(self) -> None:
+        self.run(
+            "INSERT INTO cronhooks_idempotencykey "
+            "(job, key, fingerprint, run_id, created_at, expires_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            "mop-recent",
+            KEY,
+            fingerprint({"delta": 25}),
+            uuid.uuid4().hex,
+            timezone.now(),
+            timezone.now() + timedelta(hours=1),
+        )
+
+
+@pytest.fixture
+def rival() -> Iterator[Rival]:
+    from django.db import connection
+
+    other = Rival()
+    try:
+        with connection.execute_wrapper(other):
+            yield other
+    finally:
+        other.connection.close()
+
+
+def expired_claim() -> None:
+    claimed(uuid.uuid4())
+    IdempotencyKey.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_pruned_while_read_is_claimed_again_and_the_job_runs(
+    client: Client, rival: Rival
+) -> None:
+    expired_claim()
+    rival.before("SELECT", rival.prune)
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 200
+    assert imports() == 1
+    assert str(IdempotencyKey.objects.get().run_id) == response.json()["run_id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_key_another_request_takes_over_first_is_in_progress(
+    client: Client, rival: Rival
+) -> None:
+    expired_claim()
+    rivals_run = uuid.uuid4()
+    rival.before("UPDATE", lambda: rival.take_over(rivals_run))
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_progress"
+    assert str(rivals_run) in response.json()["error"]["message"]
+    assert imports() == 0
+    assert IdempotencyKey.objects.get().run_id == rivals_run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_runs_key_another_retry_takes_over_first_is_in_progress(
+    client: Client, rival: Rival
+) -> None:
+    # Two retries after a run that was abandoned: one of them runs the job.
+    claimed(uuid.uuid4(), ago=timedelta(seconds=61))
+    rivals_run = uuid.uuid4()
+    rival.before("UPDATE", lambda: rival.take_over(rivals_run))
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 409
+    assert str(rivals_run) in response.json()["error"]["message"]
+    assert imports() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_that_keeps_changing_hands_is_given_up_on_with_409(
+    client: Client, rival: Rival
+) -> None:
+    # Each attempt finds the key taken, and gone when it looks: bounded.
+    for _ in range(3):
+        rival.before("INSERT", rival.claim)
+        rival.before("SELECT", rival.prune)
+
+    response = trigger(client, "mop-recent", headers=keyed())
+
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "idempotency_key_in_progress",
+        "message": "Another request with this Idempotency-Key is being handled.",
+    }
+    assert imports() == 0

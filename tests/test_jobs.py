@@ -1211,7 +1211,14 @@ def test_alerts_false_sends_none() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.com/ping", "hc-ping.com/abc", "https://"]
+    "url",
+    [
+        "ftp://example.com/ping",
+        "hc-ping.com/abc",
+        "https://",
+        "https://[::1/ping",
+        "https://hc-ping.com:99999/abc",
+    ],
 )
 def test_a_heartbeat_url_that_is_not_http_is_E004(url: str) -> None:
     error = definition_error({"command": "echo_params", "heartbeat_url": url})

@@ -12,17 +12,21 @@ from typing import Any
 
 import pytest
 import redis
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.test import Client
+from django.utils import timezone
 
 from cronhooks.checks import check_locks
 from cronhooks.locks import (
+    Holder,
     InvalidLockBackend,
+    Lease,
     LockBackend,
     LockHeld,
     get_backend,
     load_backend,
 )
+from cronhooks.locks.base import new_owner
 from cronhooks.locks.database import DatabaseLockBackend
 from cronhooks.locks.redis import RedisLockBackend
 from cronhooks.models import JobRun
@@ -330,3 +334,96 @@ def test_the_database_lease_warns_when_taken_inside_a_transaction(
     assert lease.renewable is False
     assert any(line["message"] == "lock_in_transaction" for line in json_lines())
     assert get_backend().acquire("job", "run-2", ttl=5).renewable is True
+
+
+# A backend of the project's own, written against the base class only
+
+
+class ProcessLockBackend(LockBackend):
+    """One process's locks in a dict: only what the base class asks for."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.held: dict[str, Lease] = {}
+        self.fence = 0
+
+    def acquire(self, job: str, run_id: str, ttl: float) -> Lease:
+        if job in self.held:
+            raise LockHeld(job, self.holder(job))
+        self.fence += 1
+        lease = Lease(job, run_id, new_owner(), self.fence, ttl)
+        self.held[job] = lease
+        return lease
+
+    def renew(self, lease: Lease) -> bool:
+        return self.held.get(lease.job) == lease
+
+    def release(self, lease: Lease) -> bool:
+        return self.held.pop(lease.job, None) == lease
+
+    def holder(self, job: str) -> Holder | None:
+        lease = self.held.get(job)
+        return None if lease is None else Holder(lease.run_id, timezone.now())
+
+    def ping(self) -> None:
+        pass
+
+
+def test_a_backend_implementing_only_the_base_class_runs_jobs_and_passes_checks(
+    client: Client, settings: Any, auth: dict[str, str]
+) -> None:
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {"BACKEND": f"{__name__}.ProcessLockBackend"},
+    }
+
+    response = trigger(client, "ping")
+
+    assert response.status_code == 200
+    assert response.json()["fencing_token"] == 1
+    assert check_locks() == []
+    # /health names it, and nothing else: the base class knows no more.
+    assert client.get("/health", headers=auth).json()["locks"] == {
+        "backend": "ProcessLockBackend"
+    }
+
+
+def test_a_lease_taken_by_another_holder_before_its_fence_is_read_is_409(
+    client: Client, settings: Any
+) -> None:
+    # The database lease: granted, then (a stalled process, a lock TTL
+    # shorter than the stall) expired and taken by another run before this
+    # one read its fencing token. It must not run on a lease it lost.
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {
+            "BACKEND": "cronhooks.locks.database.DatabaseLockBackend",
+            "OPTIONS": {"DATABASE": "default"},
+        },
+    }
+    other = connections.create_connection("default")
+    rivals_run = str(uuid.uuid4())
+
+    def take_over_first(
+        execute: Any, sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        if sql.startswith('SELECT "cronhooks_joblock"."fence"'):
+            with other.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE cronhooks_joblock SET owner = %s, run_id = %s, "
+                    "fence = fence + 1 WHERE job = %s",
+                    ["another-owner", rivals_run, "ping"],
+                )
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(take_over_first):
+            response = trigger(client, "ping")
+    finally:
+        other.close()
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "already_running"
+    assert rivals_run in response.json()["error"]["message"]
+    run = JobRun.objects.get(id=response.json()["run_id"])
+    assert (run.status, run.reason) == ("rejected", "already_running")

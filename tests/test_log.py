@@ -15,7 +15,7 @@ import pytest
 import structlog
 from django.test import Client
 
-from cronhooks.log import correlation_id
+from cronhooks.log import correlation_id, get_logger, install_default_handler
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines
@@ -220,3 +220,29 @@ def test_a_project_logging_config_replaces_the_default() -> None:
         "job": "ping",
         "run_id": "r-1",
     }
+
+
+def test_a_level_the_project_set_without_a_handler_is_kept_by_the_default() -> None:
+    # LOGGING = {"loggers": {"cronhooks": {"level": "WARNING"}}}: quieter,
+    # but still readable lines rather than Python's last resort.
+    logger = logging.getLogger("cronhooks")
+    saved_handlers, saved_level = logger.handlers[:], logger.level
+    root = logging.getLogger()
+    saved_root = root.handlers[:]
+    logger.handlers[:], root.handlers[:] = [], []
+    logger.setLevel(logging.WARNING)
+    try:
+        assert install_default_handler() is True
+        stream = io.StringIO()
+        cronhooks_default_handler().setStream(stream)
+        get_logger().info("run_started", run_id="r-1")
+        get_logger().warning("lock_lost", run_id="r-1")
+        level = logger.level
+    finally:
+        logger.handlers[:], root.handlers[:] = saved_handlers, saved_root
+        logger.setLevel(saved_level)
+
+    assert level == logging.WARNING
+    [line] = stream.getvalue().splitlines()
+    assert "lock_lost" in line
+    assert "[warning" in line

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cronhooks.models import JobRun
+from cronhooks.models import IdempotencyKey, JobLock, JobRun
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +48,12 @@ def test_str_names_job_status_and_start() -> None:
     run = make_run("a", 0)
 
     assert str(run).startswith("a succeeded at ")
+
+
+def test_an_idempotency_key_and_a_lock_say_which_job_they_belong_to() -> None:
+    # As the shell and a database browser show them.
+    key = IdempotencyKey(job="nightly", key="tick-42")
+    lock = JobLock(job="nightly")
+
+    assert str(key) == "nightly key tick-42"
+    assert str(lock) == "lock of nightly"

@@ -669,3 +669,78 @@ def test_other_rate_limit_mistakes_have_their_own_ids(
 
 def test_rate_limits_that_are_not_a_dict_are_E011_only() -> None:
     assert check_error_codes({**CRONHOOKS, "RATE_LIMITS": "10/m"}) == ["cronhooks.E011"]
+
+
+# How a refusal names its window
+
+
+@pytest.mark.parametrize(
+    ("limit", "window"),
+    [("1/d", "1 day"), ("1/2h", "2 hours"), ("1/90s", "90 seconds")],
+)
+@pytest.mark.usefixtures("clock")
+def test_a_refusal_names_its_window_in_the_largest_whole_unit(
+    client: Client, settings: Any, limit: str, window: str
+) -> None:
+    limit_to(settings, PER_JOB=limit)
+    trigger(client, "ping")
+
+    refused = trigger(client, "ping")
+
+    assert refused.status_code == 429
+    assert refused.json()["error"]["message"].startswith(
+        f"More than 1 triggers of job 'ping' in {window}; retry in "
+    )
+
+
+# Addresses that are not plain IPs
+
+
+@pytest.mark.usefixtures("clock")
+def test_an_ipv4_mapped_ipv6_address_is_counted_as_its_ipv4_host(
+    settings: Any,
+) -> None:
+    # A dual-stack server reports IPv4 callers as ::ffff:a.b.c.d.
+    limit_to(settings, PER_IP="1/m")
+    anonymous(Client(REMOTE_ADDR="203.0.113.5"))
+
+    mapped = anonymous(Client(REMOTE_ADDR="::ffff:203.0.113.5"))
+    other = anonymous(Client(REMOTE_ADDR="::ffff:203.0.113.6"))
+
+    assert statuses([mapped, other]) == [429, 401]
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_remote_addr_that_is_not_an_ip_is_still_limited(settings: Any) -> None:
+    # Behind a server on a Unix socket, REMOTE_ADDR may be empty.
+    limit_to(settings, PER_IP="1/m")
+    anonymous(Client(REMOTE_ADDR=""))
+
+    assert anonymous(Client(REMOTE_ADDR="")).status_code == 429
+    assert anonymous(Client(REMOTE_ADDR="10.0.0.3")).status_code == 401
+
+
+@pytest.mark.usefixtures("clock")
+def test_auth_failures_are_not_checked_when_the_cache_is_unreachable(
+    client: Client, settings: Any, json_lines: JsonLines
+) -> None:
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        },
+    }
+    limit_to(settings, CACHE="down", PER_IP=None, AUTH_FAILURES="1/m")
+
+    failures = [trigger(client, "ping", token=WRONG_TOKEN) for _ in range(3)]
+
+    # Not locked out, and no 500: the failures are answered as failures.
+    assert statuses(failures) == [401, 401, 401]
+    warnings = [
+        line for line in json_lines() if line["message"] == "rate_limit_unavailable"
+    ]
+    # Each request: once looking at its address's count, once adding to it.
+    assert len(warnings) == 6
+    assert {line["cache"] for line in warnings} == {"down"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from django.test import Client
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from elections.models import ImportRun
-from tests.conftest import JsonLines
+from tests.conftest import JsonLines, PostgresProxy
 
 pytestmark = pytest.mark.django_db
 
@@ -640,3 +641,147 @@ def test_the_database_down_answer_says_rejected_not_running(
 
     assert response.status_code == 503
     assert response.json()["status"] == "rejected"
+
+
+def test_json_labelled_as_a_form_is_400_saying_which_content_type_to_send(
+    client: Client, auth: dict[str, str]
+) -> None:
+    # What curl -d '{"delta": 5}' sends when no Content-Type is given.
+    response = client.post(
+        "/cron/mop-recent",
+        data=b'{"delta": 5}',
+        content_type="application/x-www-form-urlencoded",
+        headers=auth,
+    )
+
+    assert_json_refusal(response, 400, "invalid_body")
+    assert "Content-Type: application/json" in response.json()["error"]["message"]
+    assert not ImportRun.objects.exists()
+
+
+# A body without a Content-Length (chunked, behind an ASGI server)
+
+
+def asgi_post(path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """POST ``body`` through Django's ASGI handler without a Content-Length,
+    as a server passes a chunked upload on."""
+    import asyncio
+
+    from django.core.handlers.asgi import ASGIHandler
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+            *(
+                (name.lower().encode(), value.encode())
+                for name, value in headers.items()
+            ),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+    }
+    chunks = [body[:10], body[10:]]
+    sent: list[Mapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        if chunks:
+            chunk = chunks.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+        # The client waits for the answer: no disconnect before it is sent.
+        answered: asyncio.Future[dict[str, Any]] = loop.create_future()
+        return await answered
+
+    async def send(message: Mapping[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(ASGIHandler()(scope, receive, send))
+    start = next(
+        message for message in sent if message["type"] == "http.response.start"
+    )
+    content = b"".join(
+        message.get("body", b"")
+        for message in sent
+        if message["type"] == "http.response.body"
+    )
+    return start["status"], content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_over_the_limit_is_413_though_no_length_was_declared(
+    auth: dict[str, str], settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "MAX_BODY_SIZE": 100}
+    body = b'{"delta": 5' + b" " * 200 + b"}"
+
+    status, content = asgi_post("/cron/mop-recent", body, auth)
+
+    assert status == 413
+    assert json.loads(content)["error"]["code"] == "body_too_large"
+    assert not ImportRun.objects.exists()
+    assert JobRun.objects.get().reason == "body_too_large"
+
+
+# GET /cron/runs/<id> with the run history down
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "postgres", "proxied"])
+def test_a_run_status_with_the_history_down_is_503_and_logged(
+    client: Client,
+    auth: dict[str, str],
+    proxied_history: PostgresProxy,
+    json_lines: JsonLines,
+) -> None:
+    run_id = trigger(client, "ping").json()["run_id"]
+    proxied_history.stop()
+
+    response = client.get(f"/cron/runs/{run_id}", headers=auth)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.json()["error"] == {
+        "code": "backend_unavailable",
+        "message": "The run history is unavailable.",
+    }
+    [line] = [
+        line for line in json_lines() if line["message"] == "run_status_unavailable"
+    ]
+    assert line["level"] == "ERROR"
+    assert line["correlation_id"] == response["X-Correlation-ID"]
+    proxied_history.restart()
+    assert client.get(f"/cron/runs/{run_id}", headers=auth).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_base_url_a_background_runs_status_url_is_the_public_one(
+    client: Client, settings: Any
+) -> None:
+    # Behind a proxy the request's own host is an internal one: BASE_URL wins.
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "BASE_URL": "https://cron.example.org",
+        "TASK_BACKEND": "database",
+        "JOBS": {
+            **settings.CRONHOOKS["JOBS"],
+            "bg": {"command": "check", "background": True},
+        },
+    }
+
+    response = trigger(client, "bg")
+
+    assert response.status_code == 202
+    run_id = response.json()["run_id"]
+    assert response.json()["status_url"] == (
+        f"https://cron.example.org/cron/runs/{run_id}"
+    )
+    assert response["Location"] == response.json()["status_url"]

@@ -18,6 +18,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from cronhooks.jobs import all_jobs, parse_job
+from cronhooks.schedules import wrangler as wrangler_module
 from cronhooks.schedules.wrangler import (
     BEGIN,
     END,
@@ -358,6 +359,29 @@ def test_invalid_toml_is_a_clear_error(project_dir: Path) -> None:
 
 def registry_schedules() -> dict[str, dict[str, list[str]]]:
     return schedules(all_jobs().values(), ENVIRONMENTS)
+
+
+def test_init_leaves_out_a_developers_local_secrets_from_the_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An editable install's template is a checkout where the Worker was run
+    # with `wrangler dev`: its .dev.vars files hold real secrets.
+    template = tmp_path / "template"
+    shutil.copytree(
+        wrangler_module.TEMPLATE,
+        template,
+        ignore=shutil.ignore_patterns("node_modules", ".wrangler"),
+    )
+    for name in (".dev.vars", ".dev.vars.staging"):
+        (template / name).write_text("CRONHOOKS_TOKEN=a-real-secret\n")
+    monkeypatch.setattr(wrangler_module, "TEMPLATE", template)
+    project = tmp_path / "worker"
+
+    cronhooks("wrangler", "init", str(project))
+
+    assert (project / ".dev.vars.example").is_file()
+    assert not (project / ".dev.vars").exists()
+    assert not (project / ".dev.vars.staging").exists()
 
 
 def test_init_writes_a_ready_worker_project(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from cronhooks.conf import NoneType, Setting, unknown_keys
 from cronhooks.exceptions import InvalidJobDefinition
@@ -28,6 +29,20 @@ JOB_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 # Paths under the trigger URL's prefix that cronhooks itself serves.
 RESERVED_JOB_NAMES = frozenset({"runs"})
 _HTTP_URL = re.compile(r"https?://[^\s/]+")
+
+
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL that ``urlsplit`` and requests can take apart."""
+    if not _HTTP_URL.match(url):
+        return False
+    # "https://[::1" or "https://host:99999" pass the pattern; the run's
+    # heartbeat (and the redaction of its URL from logs) would fail on them.
+    try:
+        urlsplit(url).port  # noqa: B018  (parsing it is the test)
+    except ValueError:
+        return False
+    return True
+
 
 JOB_FIELDS: dict[str, Setting] = {
     field.name: field
@@ -178,7 +193,7 @@ def parse_job(name: object, spec: object) -> Job:
             "option overrides."
         )
     heartbeat_url = values["heartbeat_url"]
-    if heartbeat_url and not _HTTP_URL.match(heartbeat_url):
+    if heartbeat_url and not _is_http_url(heartbeat_url):
         raise invalid("has a 'heartbeat_url' that is not an http(s) URL.")
     return Job(
         name=name,
