@@ -20,6 +20,19 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
         runs = self.filter(job__in=list(jobs)).executed().latest_per_job()
         return {run.job: run for run in runs}
 
+    def delete_in_batches(self, size: int) -> int:
+        """Delete these runs ``size`` at a time; how many were deleted.
+
+        One DELETE of a million rows holds its row locks, and grows the
+        transaction log, for as long as it runs; each batch is its own short
+        statement and only ``size`` ids are ever held in memory.
+        """
+        deleted = 0
+        while batch := list(self.values_list("pk", flat=True)[:size]):
+            count, _ = JobRun.objects.filter(pk__in=batch).delete()
+            deleted += count
+        return deleted
+
     def latest_per_job(self, *, by_status: bool = False) -> JobRunQuerySet:
         """The newest run of each job (or of each status of each job), in one
         query whatever the history size."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cronhooks.management.commands.cronhooks import Command
@@ -269,6 +272,40 @@ def test_prune_keeps_running_records() -> None:
     cronhooks("prune", "--days", "1")
 
     assert list(JobRun.objects.all()) == [running]
+
+
+def test_prune_deletes_in_batches_of_bounded_size_and_counts_them_all() -> None:
+    kept = make_run(0)
+    JobRun.objects.bulk_create(
+        JobRun(
+            job="ping",
+            status="failed",
+            source="cli",
+            correlation_id="c",
+            started_at=timezone.now() - timedelta(days=30, minutes=n),
+        )
+        for n in range(25)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        output = cronhooks("prune", "--days", "7", "--batch-size", "10")
+
+    deletes = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith('DELETE FROM "cronhooks_jobrun"')
+    ]
+    # 24 old failures go (the newest failure stays, as /health reads it),
+    # in statements of at most 10 rows.
+    assert [len(re.findall(r"'[0-9a-f]{32}'", sql)) for sql in deletes] == [10, 10, 4]
+    assert "Deleted 24 run record(s)" in output
+    assert JobRun.objects.count() == 2
+    assert JobRun.objects.filter(pk=kept.pk).exists()
+
+
+def test_prune_rejects_a_batch_size_below_one() -> None:
+    with pytest.raises(CommandError, match="1 or more"):
+        cronhooks("prune", "--batch-size", "0")
 
 
 def test_prune_rejects_negative_days() -> None:

@@ -173,6 +173,12 @@ class Command(BaseCommand):
             default=None,
             help="Keep this many days (default: CRONHOOKS['RETENTION_DAYS']).",
         )
+        prune.add_argument(
+            "--batch-size",
+            type=int,
+            default=10_000,
+            help="Delete this many records per statement (default: 10000).",
+        )
         # Before or after the subcommand (`cronhooks list --skip-checks`). A
         # subcommand's SUPPRESS default leaves what the main parser read.
         parser.add_argument(
@@ -219,7 +225,7 @@ class Command(BaseCommand):
         elif action == "cleanup":
             self.cleanup()
         else:
-            self.prune(options["days"])
+            self.prune(options["days"], options["batch_size"])
 
     def status(self, as_json: bool) -> None:
         statuses = job_statuses()
@@ -504,10 +510,12 @@ Worker is out of sync or a BACKEND_BASE is unsafe."""
         for run in abandoned:
             self.stdout.write(f"  {run.job} {run.id} started {run.started_at:%c}")
 
-    def prune(self, days: int | None) -> None:
+    def prune(self, days: int | None, batch_size: int) -> None:
         keep = conf.retention_days if days is None else days
         if keep < 0:
             raise CommandError("--days must be 0 or more.")
+        if batch_size < 1:
+            raise CommandError("--batch-size must be 1 or more.")
         cutoff = timezone.now() - timedelta(days=keep)
         # Each job's newest run of each outcome stays, however old: it is
         # what /health measures overdue from, and what a replay answers with.
@@ -516,11 +524,11 @@ Worker is out of sync or a BACKEND_BASE is unsafe."""
             .latest_per_job(by_status=True)
             .values_list("id", flat=True)
         )
-        deleted, _ = (
+        deleted = (
             JobRun.objects.filter(started_at__lt=cutoff)
             .exclude(status=JobRun.Status.RUNNING)
             .exclude(id__in=newest)
-            .delete()
+            .delete_in_batches(batch_size)
         )
         self.stdout.write(
             f"Deleted {deleted} run record(s) started before "
