@@ -967,20 +967,29 @@ def run(mode: Mode, *, with_profile: bool) -> dict[str, Any]:
         }
         progress("many jobs")
 
+        def history_cases() -> list[Case]:
+            return [
+                Case("bare Django view", db, BARE),
+                Case("cronhooks, DB lease", db, TRIGGER),
+                Case("cronhooks, Redis lock", rd, TRIGGER),
+                # Slow before issue 12's work: a few suffice.
+                Case("/health detail, DB lease", db, HEALTH, (200, 503), per_batch=5),
+            ]
+
+        # The same cases just before and just after the load, so that the
+        # comparison is of one phase of the run and one state of the machine.
+        before = history_cases()
+        interleaved(before, max(mode.rounds // 2, 1), mode.batch // 2)
         result["history"] = {
+            "rows_before": count_runs(services),
+            "before": {case.label: summary(case.samples) for case in before},
             "rows": mode.history,
             "load_s": round(load_history(services, mode.history), 1),
         }
-        history_cases = [
-            Case("bare Django view", db, BARE),
-            Case("cronhooks, DB lease", db, TRIGGER),
-            Case("cronhooks, Redis lock", rd, TRIGGER),
-            # Slow before issue 12's work: a few suffice.
-            Case("/health detail, DB lease", db, HEALTH, (200, 503), per_batch=5),
-        ]
-        interleaved(history_cases, max(mode.rounds // 2, 1), mode.batch // 2)
+        after = history_cases()
+        interleaved(after, max(mode.rounds // 2, 1), mode.batch // 2)
         result["history"]["latency"] = {
-            case.label: summary(case.samples) for case in history_cases
+            case.label: summary(case.samples) for case in after
         }
         result["jobs"]["full history"] = many_jobs(services, mode, label="history")
         progress("history")
@@ -1111,11 +1120,11 @@ def table(result: dict[str, Any]) -> str:
     line("")
     history = result["history"]
     line(
-        f"history of {history['rows']:,} rows (loaded in {history['load_s']} s), "
-        "4 jobs: p50 with it vs empty"
+        f"history: p50 with {history['rows']:,} more rows (loaded in "
+        f"{history['load_s']} s) vs with the {history['rows_before']:,} this run wrote"
     )
     for label, figures in history["latency"].items():
-        full, empty = figures["p50_ms"], latency[label]["p50_ms"]
+        full, empty = figures["p50_ms"], history["before"][label]["p50_ms"]
         line(f"{label:34} {ms(full):>10} vs {ms(empty):>10} ({full / empty:.1f}x)")
     line("")
     pruned = result["prune"]
