@@ -191,11 +191,11 @@ def _check_repeated_options(job: Job) -> list[CheckMessage]:
     parameter: ``call_command`` lets the latter win without a word, so the
     flag is dead whenever the parameter is passed. Only asked of a job whose
     command exists and parses its ``args`` (else E005 or E006 says why)."""
-    parser = targets.load_command(job.command).create_parser("manage.py", job.command)
+    _, parser = targets.command_parser(job.command)
     # Every destination starts as this marker: what args set is what changed.
     unset = object()
     namespace = Namespace(**{action.dest: unset for action in parser._actions})
-    parser.parse_known_args(list(job.args), namespace)
+    targets.parse_fixed_args(job, namespace)
     from_args = {dest for dest, value in vars(namespace).items() if value is not unset}
     repeated = [
         *(f"option {name!r}" for name in job.options if name in from_args),

@@ -12,12 +12,14 @@ same problems from here (cronhooks.E005, cronhooks.E006).
 
 from __future__ import annotations
 
+import threading
+from argparse import Namespace
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
 from django.core.management import get_commands, load_command_class
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
@@ -90,8 +92,7 @@ def _command_problems(job: Job) -> list[TargetProblem]:
             )
         ]
     try:
-        command = load_command(job.command)
-        parser = command.create_parser("manage.py", job.command)
+        command, parser = command_parser(job.command)
     # Loading runs the project's module and its add_arguments(): whatever
     # they raise (a missing dependency, a syntax error), it cannot run.
     except Exception as error:
@@ -106,15 +107,10 @@ def _command_problems(job: Job) -> list[TargetProblem]:
     # The sets call_command() accepts: its own parser decides, as it will
     # when the job runs.
     dests = {action.dest for action in parser._actions} | set(command.stealth_options)
-    targets = [*job.options, *(param.option for param in job.params.values())]
-    # call_command() passes a required option given as a keyword itself;
-    # only the fixed args are parsed here.
-    for action in parser._actions:
-        if action.dest in targets:
-            action.required = False
+    targets = keyword_options(job)
     found: list[TargetProblem] = []
     try:
-        _, unknown_args = parser.parse_known_args(list(job.args))
+        _, unknown_args = parse_fixed_args(job)
     except CommandError as error:
         unknown_args = [str(error)]
     if unknown_args:
@@ -147,6 +143,46 @@ def load_command(name: str) -> BaseCommand:
     if isinstance(app_name, BaseCommand):
         return app_name
     return load_command_class(app_name, name)
+
+
+@cache
+def command_parser(name: str) -> tuple[BaseCommand, CommandParser]:
+    """The command and its parser, built once per process: a registry of
+    thousands of jobs shares a few commands, and building a parser is what
+    resolving a job costs."""
+    command = load_command(name)
+    return command, command.create_parser("manage.py", name)
+
+
+def keyword_options(job: Job) -> list[str]:
+    """The options ``call_command`` gets as keywords: fixed, then parameters."""
+    return [*job.options, *(param.option for param in job.params.values())]
+
+
+# The parsers are shared; parse_fixed_args() changes one for the length of a
+# parse (unresolved() may run in several request threads at once).
+_parsing = threading.Lock()
+
+
+def parse_fixed_args(
+    job: Job, namespace: Namespace | None = None
+) -> tuple[Namespace, list[str]]:
+    """The job's fixed ``args`` as its command's parser reads them.
+
+    As in ``call_command``, a required option that the job gives as a
+    keyword is not asked of the args. Raises ``CommandError`` as the parser does.
+    """
+    _, parser = command_parser(job.command)
+    given = set(keyword_options(job))
+    with _parsing:
+        relaxed = [a for a in parser._actions if a.required and a.dest in given]
+        for action in relaxed:
+            action.required = False
+        try:
+            return parser.parse_known_args(list(job.args), namespace)
+        finally:
+            for action in relaxed:
+                action.required = True
 
 
 @cache
@@ -187,3 +223,4 @@ def ensure_runnable(job: Job) -> None:
 def _reset(*, setting: str, **kwargs: object) -> None:
     if setting in ("CRONHOOKS", "INSTALLED_APPS"):
         unresolved.cache_clear()
+        command_parser.cache_clear()

@@ -197,6 +197,7 @@ def test_a_required_option_given_in_options_is_what_call_command_takes(
     client: Client, settings: Any
 ) -> None:
     with_job(settings, command="needs_a_date", options={"date": "2026-05-07"})
+    assert [e for e in check_jobs() if "'nightly'" in e.msg] == []
 
     response = trigger(client, "nightly")
 
@@ -236,3 +237,20 @@ def test_manage_py_check_reports_the_same_problems(
     assert [(error.id, error.msg) for error in errors] == [
         (check_id, str(problem)) for problem in targets.problems(job)
     ]
+
+
+def test_a_required_option_left_to_the_args_is_still_required(settings: Any) -> None:
+    with_job(settings, command="needs_a_date")
+    job = all_jobs()["nightly"]
+
+    [problem] = targets.problems(job)
+
+    assert problem.reason == "invalid_args"
+    assert "--date" in problem.message
+    # The shared parser is left as it was found.
+    [date] = [
+        a
+        for a in targets.command_parser("needs_a_date")[1]._actions
+        if a.dest == "date"
+    ]
+    assert date.required
