@@ -144,15 +144,16 @@ def parse_job(name: object, spec: object) -> Job:
     for key, field in JOB_FIELDS.items():
         value = spec.get(key, field.default)
         # Said as the settings' own E011 and E019 say it.
-        where = f"CRONHOOKS['JOBS'][{name!r}][{key!r}]"
         if not field.has_type(value):
             raise InvalidJobDefinition(
-                f"{where} is a {type(value).__name__}; it takes {field.type_name}.",
+                f"CRONHOOKS['JOBS'][{name!r}][{key!r}] is a {type(value).__name__}; "
+                f"it takes {field.type_name}.",
                 check_id="cronhooks.E004",
             )
         if not field.in_bounds(value):
             raise InvalidJobDefinition(
-                f"{where} is {value!r}; it must be {field.bounds}.",
+                f"CRONHOOKS['JOBS'][{name!r}][{key!r}] is {value!r}; it must be "
+                f"{field.bounds}.",
                 check_id="cronhooks.E004",
             )
         values[key] = value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from functools import cache
 
 from cronsim import CronSim, CronSimError
 
@@ -54,16 +55,26 @@ def parse_schedules(
                 "cronhooks.E008",
             )
         if schedule:
-            try:
-                CronSim(schedule, datetime.now(timezone.utc))
-            except CronSimError as error:
+            error = _cron_error(schedule)
+            if error is not None:
                 raise invalid(
                     f"has an invalid cron expression {schedule!r}: {error}.",
                     "cronhooks.E008",
-                ) from None
+                )
             schedules[str(environment)] = schedule
     return schedules
 
 
 def _is_environment(key: object) -> bool:
     return isinstance(key, str) and ENVIRONMENT_RE.fullmatch(key) is not None
+
+
+@cache
+def _cron_error(expression: str) -> str | None:
+    """Why cronsim refuses ``expression``, or None; a registry of thousands
+    of jobs repeats a few expressions, and each is parsed once."""
+    try:
+        CronSim(expression, datetime.now(timezone.utc))
+    except CronSimError as error:
+        return str(error)
+    return None
