@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 import redis
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cronhooks.checks import check_locks
@@ -23,6 +24,7 @@ from cronhooks.locks import (
     Lease,
     LockBackend,
     LockHeld,
+    LockUnavailable,
     get_backend,
     load_backend,
 )
@@ -31,7 +33,7 @@ from cronhooks.locks.database import DatabaseLockBackend
 from cronhooks.locks.redis import RedisLockBackend
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
-from tests.conftest import JsonLines
+from tests.conftest import JsonLines, lock_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -388,42 +390,33 @@ def test_a_backend_implementing_only_the_base_class_runs_jobs_and_passes_checks(
     }
 
 
-def test_a_lease_taken_by_another_holder_before_its_fence_is_read_is_409(
-    client: Client, settings: Any
+def test_the_database_lease_is_taken_in_one_statement(settings: Any) -> None:
+    # Insert, grant and read the fence at once: no other holder can slip in
+    # between, and a trigger pays one round trip for its lock.
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": lock_config("default-db")}
+    backend = get_backend()
+
+    with CaptureQueriesContext(connection) as first:
+        lease = backend.acquire("ping", "run-1", ttl=5)
+    with CaptureQueriesContext(connection) as refused, pytest.raises(LockHeld):
+        backend.acquire("ping", "run-2", ttl=5)
+
+    assert len(first) == 1
+    assert lease.fencing_token == 1
+    # The refusal reads who holds it, to say so.
+    assert len(refused) == 2
+
+
+def test_the_database_lease_on_another_database_is_refused_clearly(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The database lease: granted, then (a stalled process, a lock TTL
-    # shorter than the stall) expired and taken by another run before this
-    # one read its fencing token. It must not run on a lease it lost.
-    settings.CRONHOOKS = {
-        **settings.CRONHOOKS,
-        "LOCKS": {
-            "BACKEND": "cronhooks.locks.database.DatabaseLockBackend",
-            "OPTIONS": {"DATABASE": "default"},
-        },
-    }
-    other = connections.create_connection("default")
-    rivals_run = str(uuid.uuid4())
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": lock_config("default-db")}
+    monkeypatch.setattr(connection, "vendor", "mysql")
+    backend = get_backend()
 
-    def take_over_first(
-        execute: Any, sql: str, params: Any, many: bool, context: Any
-    ) -> Any:
-        if sql.startswith('SELECT "cronhooks_joblock"."fence"'):
-            with other.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE cronhooks_joblock SET owner = %s, run_id = %s, "
-                    "fence = fence + 1 WHERE job = %s",
-                    ["another-owner", rivals_run, "ping"],
-                )
-        return execute(sql, params, many, context)
-
-    try:
-        with connection.execute_wrapper(take_over_first):
-            response = trigger(client, "ping")
-    finally:
-        other.close()
-
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "already_running"
-    assert rivals_run in response.json()["error"]["message"]
-    run = JobRun.objects.get(id=response.json()["run_id"])
-    assert (run.status, run.reason) == ("rejected", "already_running")
+    assert backend.check_configuration() == [
+        "DATABASE 'default' is mysql: the database lease needs PostgreSQL or SQLite "
+        "(use the Redis lock backend)."
+    ]
+    with pytest.raises(LockUnavailable, match="needs PostgreSQL or SQLite, not mysql"):
+        backend.acquire("ping", "run-1", ttl=5)

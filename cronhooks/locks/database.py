@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import Error, connections
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models import DateTimeField, ExpressionWrapper, Value
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 
@@ -47,6 +47,35 @@ def _now_plus(seconds: float) -> ExpressionWrapper[CombinedExpression]:
     )
 
 
+# Take a free or expired lease, creating its row on first use, and return
+# the new fence; no row when another holder's lease is live. The database's
+# clock decides expiry, as Now() does in the ORM path.
+_UPSERT = """
+INSERT INTO {{table}} (job, owner, run_id, fence, acquired_at, expires_at)
+VALUES (%s, %s, %s, 1, {now}, {expiry})
+ON CONFLICT (job) DO UPDATE SET
+    owner = excluded.owner,
+    run_id = excluded.run_id,
+    fence = {{table}}.fence + 1,
+    acquired_at = excluded.acquired_at,
+    expires_at = excluded.expires_at
+WHERE {{table}}.owner = '' OR {{table}}.expires_at <= excluded.acquired_at
+RETURNING fence
+"""
+_UPSERTS = {
+    "postgresql": _UPSERT.format(
+        now="STATEMENT_TIMESTAMP()",
+        expiry="STATEMENT_TIMESTAMP() + make_interval(secs => %s)",
+    ),
+    # Django's SQLite cursor reads %% as a literal %; the text format is the
+    # one Django's Now() writes.
+    "sqlite": _UPSERT.format(
+        now="STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')",
+        expiry="STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW', %s)",
+    ),
+}
+
+
 class DatabaseLockBackend(LockBackend):
     def __init__(self, *, DATABASE: str = "default", **options: Any) -> None:  # noqa: N803
         super().__init__(**options)
@@ -55,6 +84,12 @@ class DatabaseLockBackend(LockBackend):
     def check_configuration(self) -> list[str]:
         if self.alias not in connections:
             return [f"DATABASE {self.alias!r} is not in settings.DATABASES."]
+        vendor = connections[self.alias].vendor
+        if vendor not in _UPSERTS:
+            return [
+                f"DATABASE {self.alias!r} is {vendor}: the database lease needs "
+                "PostgreSQL or SQLite (use the Redis lock backend)."
+            ]
         return []
 
     @property
@@ -64,26 +99,10 @@ class DatabaseLockBackend(LockBackend):
     def acquire(self, job: str, run_id: str, ttl: float) -> Lease:
         owner = new_owner()
         with _reachable():
-            self._locks.bulk_create([JobLock(job=job)], ignore_conflicts=True)
-            granted = (
-                self._locks.filter(job=job)
-                .filter(Q(owner="") | Q(expires_at__lte=Now()))
-                .update(
-                    owner=owner,
-                    run_id=run_id,
-                    fence=F("fence") + 1,
-                    acquired_at=Now(),
-                    expires_at=_now_plus(ttl),
-                )
-            )
-            if not granted:
+            fencing_token = self._take(job, owner, run_id, ttl)
+        if fencing_token is None:
+            with _reachable():
                 raise LockHeld(job, self.holder(job))
-            fence = self._locks.filter(job=job, owner=owner).values_list(
-                "fence", flat=True
-            )
-            fencing_token = fence.first()
-        if fencing_token is None:  # expired and taken already: nothing to run
-            raise LockHeld(job, self.holder(job))
         # Inside a transaction (a test's, or a caller's atomic block) the lease
         # is invisible to other connections until commit: no other thread can
         # renew it, and other triggers wait on its row instead of getting 409.
@@ -91,6 +110,26 @@ class DatabaseLockBackend(LockBackend):
         if in_transaction:
             logger.warning("lock_in_transaction", database=self.alias)
         return Lease(job, run_id, owner, fencing_token, ttl, not in_transaction)
+
+    def _take(self, job: str, owner: str, run_id: str, ttl: float) -> int | None:
+        """The new fence when the lease is free or expired, else None.
+
+        One statement, one round trip: the trigger path's largest cost was
+        this lease's insert, update and read-back.
+        """
+        connection = connections[self.alias]
+        upsert = _UPSERTS.get(connection.vendor)
+        if upsert is None:
+            vendor = connection.vendor
+            raise LockUnavailable(
+                f"The database lease needs PostgreSQL or SQLite, not {vendor}."
+            )
+        table = connection.ops.quote_name(JobLock._meta.db_table)
+        expiry = ttl if connection.vendor == "postgresql" else f"+{ttl} seconds"
+        with connection.cursor() as cursor:
+            cursor.execute(upsert.format(table=table), [job, owner, run_id, expiry])
+            row = cursor.fetchone()
+        return None if row is None else int(row[0])
 
     def renew(self, lease: Lease) -> bool:
         with _reachable():
