@@ -112,7 +112,7 @@ def main() -> None:
         teardown_test_environment,
     )
 
-    from tests.conftest import RedisServer
+    from tests.servers import RedisServer
 
     answer_size = args.rounds // ANSWER_BATCHES
     worker_size = args.runs // WORKER_BATCHES

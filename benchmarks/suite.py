@@ -54,7 +54,6 @@ import os
 import pstats
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -71,6 +70,8 @@ from unittest import mock
 
 import psycopg
 import redis
+
+from tests.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token-0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
@@ -141,13 +142,6 @@ def summary(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 # -- The services the run starts ------------------------------------------
 
 
@@ -158,8 +152,8 @@ class Services:
         self.mode = mode
         self.workdir = workdir
         self.db_name = f"bench_cronhooks_{os.getpid()}"
-        self.redis_port = free_port()
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.redis = RedisServer(workdir)
+        self.redis_url = self.redis.url
         self.processes: list[subprocess.Popen[bytes]] = []
         self.stack = contextlib.ExitStack()
 
@@ -184,24 +178,8 @@ class Services:
             raise SystemExit(
                 "redis-server is not installed (apt-get install redis-server)."
             )
-        self.spawn(
-            "redis",
-            [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            os.environ.copy(),
-        )
-        client = redis.Redis.from_url(self.redis_url)
-        wait_until(lambda: bool(client.ping()), "redis-server")
-        client.close()
+        self.redis.start()
+        self.stack.callback(self.redis.stop)
         subprocess.run(  # noqa: S603
             [sys.executable, "-m", "django", "migrate", "-v", "0"],
             env=self.env(),

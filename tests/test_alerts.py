@@ -550,17 +550,26 @@ def test_a_backends_repr_does_not_show_its_options() -> None:
     assert repr(backend) == "<SlackAlertBackend 'slack'>"
 
 
+def failure(**fields: Any) -> Alert:
+    """A failure alert of job boom; ``fields`` say what the test is about."""
+    defaults: dict[str, Any] = {
+        "kind": "failure",
+        "job": "boom",
+        "run_id": "r",
+        "status": "failed",
+        "error": "",
+        "correlation_id": "c",
+        "duration_ms": 1,
+        "started_at": datetime(2026, 1, 1, tzinfo=timezone.utc),
+        "admin_url": "",
+    }
+    return Alert(**{**defaults, **fields})
+
+
 def test_slack_shows_an_error_as_written_without_pinging_anyone() -> None:
-    alert = Alert(
-        kind="failure",
-        job="boom",
-        run_id="r",
-        status="failed",
+    alert = failure(
         error="RuntimeError: <!channel> look & see <https://evil.example|here>",
-        correlation_id="c",
         duration_ms=61_500,
-        started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        admin_url="",
     )
 
     text = slack_text(SlackAlertBackend("slack", {}).payload(alert))
@@ -577,17 +586,7 @@ def test_slack_shows_an_error_as_written_without_pinging_anyone() -> None:
 def test_an_email_alert_gives_the_duration_as_a_person_reads_it(
     duration_ms: int | None, shown: str
 ) -> None:
-    alert = Alert(
-        kind="failure",
-        job="boom",
-        run_id="r",
-        status="timed_out",
-        error="",
-        correlation_id="c",
-        duration_ms=duration_ms,
-        started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        admin_url="",
-    )
+    alert = failure(status="timed_out", duration_ms=duration_ms)
 
     body = EmailAlertBackend("email", {"RECIPIENTS": ["ops@example.com"]}).body(alert)
 
@@ -597,19 +596,7 @@ def test_an_email_alert_gives_the_duration_as_a_person_reads_it(
 
 
 def test_an_alert_says_when_the_run_lost_its_lock_and_which_attempt_it_was() -> None:
-    alert = Alert(
-        kind="failure",
-        job="boom",
-        run_id="r",
-        status="failed",
-        error="RuntimeError: x",
-        correlation_id="c",
-        duration_ms=1,
-        started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
-        admin_url="",
-        attempt=3,
-        lock_lost=True,
-    )
+    alert = failure(error="RuntimeError: x", attempt=3, lock_lost=True)
 
     body = EmailAlertBackend("email", {"RECIPIENTS": ["ops@example.com"]}).body(alert)
 

@@ -18,7 +18,8 @@ from django.utils import timezone
 from cronhooks.management.commands.cronhooks import Command
 from cronhooks.models import JobRun
 from elections.models import ImportRun
-from tests.conftest import RedisServer, running_record
+from tests.conftest import running_record
+from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db
 

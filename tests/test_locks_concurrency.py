@@ -30,7 +30,8 @@ from cronhooks.models import JobLock, JobRun
 from cronhooks.responses import outcome_status
 from cronhooks.runs import Outcome, Trigger, run_job
 from cronhooks.testing import trigger
-from tests.conftest import JsonLines, RedisServer
+from tests.conftest import JsonLines
+from tests.servers import RedisServer
 from tests.workers import results, start_together, start_worker
 
 pytestmark = [

@@ -504,19 +504,28 @@ def test_an_unparseable_limit_is_off(client: Client, settings: Any) -> None:
 # The cache that counts
 
 
-@pytest.mark.usefixtures("clock")
-def test_requests_pass_when_the_cache_is_unreachable(
-    client: Client, settings: Any, json_lines: JsonLines
-) -> None:
+@pytest.fixture
+def unreachable_cache(settings: Any) -> str:
+    """A Redis cache alias whose server does not answer: nothing listens on port 1."""
     settings.CACHES = {
         **settings.CACHES,
         "down": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
         },
     }
-    limit_to(settings, CACHE="down", PER_JOB="1/m", PER_IP="1/m")
+    return "down"
+
+
+@pytest.mark.usefixtures("clock")
+def test_requests_pass_when_the_cache_is_unreachable(
+    client: Client,
+    settings: Any,
+    json_lines: JsonLines,
+    unreachable_cache: str,
+) -> None:
+    limit_to(settings, CACHE=unreachable_cache, PER_JOB="1/m", PER_IP="1/m")
 
     runs = [trigger(client, "ping") for _ in range(2)]
 
@@ -722,17 +731,12 @@ def test_a_remote_addr_that_is_not_an_ip_is_still_limited(settings: Any) -> None
 
 @pytest.mark.usefixtures("clock")
 def test_auth_failures_are_not_checked_when_the_cache_is_unreachable(
-    client: Client, settings: Any, json_lines: JsonLines
+    client: Client,
+    settings: Any,
+    json_lines: JsonLines,
+    unreachable_cache: str,
 ) -> None:
-    settings.CACHES = {
-        **settings.CACHES,
-        "down": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
-        },
-    }
-    limit_to(settings, CACHE="down", PER_IP=None, AUTH_FAILURES="1/m")
+    limit_to(settings, CACHE=unreachable_cache, PER_IP=None, AUTH_FAILURES="1/m")
 
     failures = [trigger(client, "ping", token=WRONG_TOKEN) for _ in range(3)]
 

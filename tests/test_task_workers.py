@@ -28,7 +28,8 @@ from django.test import Client
 from cronhooks.locks import get_backend
 from cronhooks.models import JobRun
 from cronhooks.testing import auth_headers, trigger
-from tests.conftest import RedisServer, Webhook
+from tests.conftest import Webhook
+from tests.servers import RedisServer
 from tests.testapp.jobs import FLAKY, INTERVAL, SLEEPER
 from tests.workers import worker_env
 

@@ -21,7 +21,8 @@ from cronhooks.models import JobRun
 from cronhooks.runs import tasks
 from cronhooks.runs.tasks import run_queued
 from cronhooks.testing import trigger
-from tests.conftest import JsonLines, PostgresProxy, RedisServer
+from tests.conftest import JsonLines, PostgresProxy
+from tests.servers import RedisServer
 from tests.test_alerts import RecordingBackend
 from tests.test_checks import check_error_codes
 from tests.testapp.jobs import FLAKY, INTERVAL

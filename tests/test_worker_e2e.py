@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import RedisServer, free_port, require
+from tests.conftest import require
+from tests.servers import RedisServer, free_port
 
 # The same on every Python and Django: run in the corner environments.
 pytestmark = pytest.mark.slow
