@@ -196,8 +196,7 @@ def unresolved() -> Mapping[str, TargetProblem]:
     for name, job in all_jobs().items():
         job_problems = problems(job)
         if job_problems:
-            found[name] = job_problems[0]
-            problem = job_problems[0]
+            problem = found[name] = job_problems[0]
             logger.error(
                 "job_command_unavailable",
                 job=name,
