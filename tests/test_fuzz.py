@@ -124,7 +124,8 @@ def send(client: Client, request: dict[str, Any]) -> Any:
 
 
 def valid(request: dict[str, Any]) -> bool:
-    return request["headers"].get("Authorization", "").strip() == f"Bearer {TOKEN}"
+    authorization: str = request["headers"].get("Authorization", "")
+    return authorization.strip() == f"Bearer {TOKEN}"
 
 
 def recorded_text() -> str:
