@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -124,8 +125,10 @@ def send(client: Client, request: dict[str, Any]) -> Any:
 
 
 def valid(request: dict[str, Any]) -> bool:
+    # As RFC 6750 and the server read it: the scheme in any case, spaces.
     authorization: str = request["headers"].get("Authorization", "")
-    return authorization.strip() == f"Bearer {TOKEN}"
+    pattern = rf"bearer +{re.escape(TOKEN)}"
+    return re.fullmatch(pattern, authorization.strip(), re.IGNORECASE) is not None
 
 
 def recorded_text() -> str:
