@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,10 +70,6 @@ class Call:
         """The path without its query string."""
         return self.path.partition("?")[0]
 
-    @property
-    def query(self) -> str:
-        return self.path.partition("?")[2]
-
 
 @dataclass(frozen=True)
 class Skipped:
@@ -110,7 +107,7 @@ class Schedule:
         return " ".join(parts)
 
 
-class ScheduleFormat:
+class ScheduleFormat(ABC):
     """A scheduler's file: rendered from a ``Schedule``, checked for drift."""
 
     name: ClassVar[str]
@@ -119,8 +116,9 @@ class ScheduleFormat:
     # Whether month and weekday names (JAN, MON) are understood.
     takes_names: ClassVar[bool] = True
 
+    @abstractmethod
     def render(self, schedule: Schedule) -> str:
-        raise NotImplementedError
+        """The whole file, for a new one."""
 
     def update(self, existing: str, schedule: Schedule) -> str:
         """``existing`` with the schedule written into it: by default, replaced."""
