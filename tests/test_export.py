@@ -3,6 +3,7 @@ and `--check FILE` failing, with the difference, once a file has drifted."""
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -354,3 +355,32 @@ def test_every_format_starts_with_how_to_write_it_again(registry: Any) -> None:
         ) in text
         assert "# Skipped paused (disabled).\n" in text
         assert "# Skipped by-hand (manual: no schedule in production).\n" in text
+
+
+def test_the_readme_examples_are_lines_of_real_exports() -> None:
+    """Each example in the README's "Other schedulers" is an excerpt of what
+    the command writes for this suite's registry, which has the README's
+    ee-recent and mop-recent."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Other schedulers\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, flags=re.DOTALL)
+    formats = {
+        "yaml": "github-actions",
+        "json": "vercel",
+        "": "crontab",
+    }
+    checked = []
+    for language, block in blocks:
+        name = formats.get(language)
+        if "upsert " in block:
+            name = "cloud-scheduler"
+        elif "qstash.upstash.io" in block:
+            name = "qstash"
+        if name is None:
+            continue  # the commands that write them
+        real = get_format(name).render(schedule_of(name)).splitlines()
+        missing = [line for line in block.splitlines() if line not in real]
+        assert missing == [], f"{name}: {missing}"
+        checked.append(name)
+
+    assert sorted(checked) == sorted(FORMATS)
