@@ -1,18 +1,23 @@
-"""The Cloud Scheduler script: its gcloud commands, read back with shlex, call
-the registry's URLs on its crons in UTC with an OIDC token; run by sh, it
-creates the jobs that do not exist and updates those that do."""
+"""Cloud Scheduler. The script: its gcloud commands, read back with shlex,
+call the registry's URLs on its crons in UTC with an OIDC token; run by sh, it
+creates the jobs that do not exist and updates those that do. The Terraform,
+read back with python-hcl2: the same jobs as resources."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import hcl2
 import pytest
 
 from cronhooks.jobs import all_jobs
+from cronhooks.schedules.cloud_scheduler import hcl_string
 from cronhooks.schedules.export import build_schedule, get_format
 from tests.stand_ins import GCLOUD, StandIns
 
@@ -142,3 +147,97 @@ def test_it_stops_before_any_gcloud_call_without_its_settings(
         result.stderr
     )
     assert gcloud.calls() == []
+
+
+# The same jobs as Terraform.
+
+
+def terraform(environment: str = "production") -> str:
+    schedule_format = get_format("cloud-scheduler-terraform")
+    return schedule_format.render(
+        build_schedule(schedule_format, all_jobs().values(), environment, BASE)
+    )
+
+
+def value(parsed: Any) -> Any:
+    """python-hcl2 keeps a string's quotes (and a block's marker): drop them."""
+    if isinstance(parsed, dict):
+        return {
+            value(key): value(item)
+            for key, item in parsed.items()
+            if key != "__is_block__"
+        }
+    if isinstance(parsed, list):
+        return [value(item) for item in parsed]
+    if isinstance(parsed, str) and parsed.startswith('"'):
+        return json.loads(parsed)
+    return parsed
+
+
+def resources(text: str) -> dict[str, dict[str, Any]]:
+    parsed = value(hcl2.loads(text))
+    found = {}
+    for block in parsed["resource"]:
+        ((kind, named),) = block.items()
+        assert kind == "google_cloud_scheduler_job"
+        found.update(named)
+    return found
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_terraform_has_a_resource_per_job_calling_its_url_on_its_cron(
+    environment: str,
+) -> None:
+    assert resources(terraform(environment)) == {
+        f"cronhooks-{environment}-{job.name}": {
+            "name": f"cronhooks-{environment}-{job.name}",
+            "region": "${var.cronhooks_region}",
+            "schedule": job.schedule_in(environment),
+            "time_zone": "Etc/UTC",
+            "retry_config": [{"retry_count": 0}],
+            "http_target": [
+                {
+                    "http_method": "POST",
+                    "uri": f"{BASE}/cron/{job.worker_target}",
+                    "oidc_token": [
+                        {
+                            "service_account_email": (
+                                "${var.cronhooks_service_account_email}"
+                            ),
+                            "audience": BASE,
+                        }
+                    ],
+                }
+            ],
+        }
+        for job in all_jobs().values()
+        if job.enabled and job.schedule_in(environment)
+    }
+
+
+def test_terraform_declares_the_variables_it_uses() -> None:
+    variables = value(hcl2.loads(terraform()))["variable"]
+
+    assert [next(iter(variable)) for variable in variables] == [
+        "cronhooks_region",
+        "cronhooks_service_account_email",
+    ]
+
+
+def test_terraform_strings_cannot_start_a_template() -> None:
+    assert hcl_string("a${b}%{c}") == '"a$${b}%%{c}"'
+
+
+def test_terraform_is_formatted_as_terraform_fmt_writes_it() -> None:
+    if shutil.which("terraform") is None:
+        pytest.skip("terraform is not installed (python-hcl2 reads it above)")
+
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-"],
+        input=terraform(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout

@@ -367,6 +367,7 @@ def test_the_readme_examples_are_lines_of_real_exports() -> None:
     formats = {
         "yaml": "github-actions",
         "json": "vercel",
+        "hcl": "cloud-scheduler-terraform",
         "": "crontab",
     }
     checked = []

@@ -36,6 +36,9 @@ FORMATS = {
     "github-actions": "cronhooks.schedules.github.GitHubActions",
     "vercel": "cronhooks.schedules.vercel.Vercel",
     "cloud-scheduler": "cronhooks.schedules.cloud_scheduler.CloudScheduler",
+    "cloud-scheduler-terraform": (
+        "cronhooks.schedules.cloud_scheduler.CloudSchedulerTerraform"
+    ),
     "qstash": "cronhooks.schedules.qstash.QStash",
     "crontab": "cronhooks.schedules.crontab.Crontab",
 }

@@ -52,8 +52,8 @@ class GitHubActions(ScheduleFormat):
         return f"""{header}
 #
 # Add one of CRONHOOKS["TOKENS"] as the repository secret CRONHOOKS_TOKEN.
-# GitHub may start a scheduled run late, and skips schedules of a repository
-# without activity for 60 days.
+# GitHub may start a scheduled run late, and disables the schedules of a
+# public repository without activity for 60 days.
 name: cronhooks
 "on":
   schedule:
