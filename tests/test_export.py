@@ -385,3 +385,12 @@ def test_the_readme_examples_are_lines_of_real_exports() -> None:
         checked.append(name)
 
     assert sorted(checked) == sorted(FORMATS)
+
+
+@pytest.mark.usefixtures("registry")
+@pytest.mark.parametrize("option", ["--output", "--check"])
+def test_a_file_that_cannot_be_used_is_a_clear_error(
+    tmp_path: Path, option: str
+) -> None:
+    with pytest.raises(CommandError, match=f"Cannot use {tmp_path}: .*Is a directory"):
+        export("--format", "crontab", "--base-url", BASE, option, str(tmp_path))

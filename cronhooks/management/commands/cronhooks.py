@@ -524,6 +524,7 @@ Worker is out of sync or a BACKEND_BASE is unsafe."""
     def export_schedule(self, options: dict[str, Any]) -> None:
         environment = options["environment"] or conf.environment
         base_url = conf.base_url if options["base_url"] is None else options["base_url"]
+        check, output = options["check"], options["output"]
         try:
             schedule_format = get_format(options["format"])
             schedule = build_schedule(
@@ -531,28 +532,29 @@ Worker is out of sync or a BACKEND_BASE is unsafe."""
             )
             for skipped in schedule.skipped:
                 self.stderr.write(f"Skipped {skipped.job} ({skipped.reason}).")
-            if options["check"] is not None:
-                difference = drift(schedule_format, schedule, options["check"])
-            elif options["output"] is not None:
-                written = write(schedule_format, schedule, options["output"])
-            else:
-                self.stdout.write(schedule_format.render(schedule), ending="")
-                return
+            if check is not None:
+                difference = drift(schedule_format, schedule, check)
+            elif output is not None:
+                written = write(schedule_format, schedule, output)
         except ExportError as error:
             raise CommandError(str(error)) from None
-        if options["check"] is not None:
-            path = options["check"]
-            if difference:
-                raise CommandError(
-                    f"{path} has drifted from the job registry; write it again "
-                    f"with `{schedule.command} --output {path}`:\n{difference}",
-                    returncode=1,
-                )
-            self.stdout.write(f"{path} is in sync with the job registry.")
+        except OSError as error:
+            # A directory, a missing parent's permissions...: not a traceback.
+            raise CommandError(f"Cannot use {check or output}: {error}") from None
+        if check is not None and difference:
+            raise CommandError(
+                f"{check} has drifted from the job registry; write it again with "
+                f"`{schedule.command} --output {check}`:\n{difference}",
+                returncode=1,
+            )
+        if check is not None:
+            self.stdout.write(f"{check} is in sync with the job registry.")
+        elif output is None:
+            self.stdout.write(schedule_format.render(schedule), ending="")
         elif written:
-            self.stdout.write(f"Wrote {options['output']}")
+            self.stdout.write(f"Wrote {output}")
         else:
-            self.stdout.write(f"{options['output']} was already in sync.")
+            self.stdout.write(f"{output} was already in sync.")
 
     def check_all_but_tokens(self) -> None:
         """Django's system checks, but for the bearer tokens.
