@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cronhooks.jobs import all_jobs
-from cronhooks.schedules.export import build_schedule, get_format
+from cronhooks.schedules.export import ExportError, build_schedule, get_format
 from tests.settings import TOKEN
 
 BASE = "https://app.elections.dev"
@@ -165,3 +165,46 @@ def test_curl_fails_on_an_error_answer_and_retries_under_one_idempotency_key() -
 
 def test_the_workflow_token_gets_no_permissions() -> None:
     assert workflow()["permissions"] == {}
+
+
+def test_more_calls_on_one_cron_than_a_matrix_takes_are_refused(
+    settings: Any,
+) -> None:
+    jobs = {
+        f"j{n}": {"command": "echo_params", "schedule": "0 3 * * *"} for n in range(257)
+    }
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+    schedule = build_schedule(
+        get_format("github-actions"), all_jobs().values(), "production", BASE
+    )
+
+    with pytest.raises(ExportError) as error:
+        get_format("github-actions").render(schedule)
+
+    assert str(error.value) == (
+        "GitHub Actions refuses a matrix of over 256 jobs and an expression of "
+        "over 21000 characters: '0 3 * * *' calls 257 jobs."
+    )
+
+
+def test_a_cron_map_longer_than_an_expression_takes_is_refused(
+    settings: Any,
+) -> None:
+    # Fewer than 256 jobs per cron, but many long entries.
+    jobs = {
+        f"job-{n:03}-{'x' * 50}": {
+            "command": "echo_params",
+            "schedule": f"{n % 60} {n // 60} * * *",
+        }
+        for n in range(200)
+    }
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+    schedule = build_schedule(
+        get_format("github-actions"), all_jobs().values(), "production", BASE
+    )
+
+    with pytest.raises(
+        ExportError,
+        match=r"over 21000 characters: the cron -> endpoints map is \d+ characters\.$",
+    ):
+        get_format("github-actions").render(schedule)

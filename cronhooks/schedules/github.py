@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import json
 
-from cronhooks.schedules.export import Schedule, ScheduleFormat, comment_lines
+from cronhooks.schedules.export import (
+    ExportError,
+    Schedule,
+    ScheduleFormat,
+    comment_lines,
+)
 
 # curl retries a timeout, a refused connection, 408, 429 and 5xx, honouring
 # Retry-After. Each retry carries the first attempt's Idempotency-Key, so a
@@ -21,6 +26,12 @@ CURL = (
     "curl --fail-with-body --silent --show-error --retry 3 --retry-connrefused "
     "--retry-max-time 300"
 )
+
+
+# GitHub refuses a workflow whose expression is longer, or whose matrix
+# makes more jobs (its documented limits).
+MAX_EXPRESSION = 21_000
+MAX_MATRIX_JOBS = 256
 
 
 def _expression_literal(value: object) -> str:
@@ -47,6 +58,20 @@ class GitHubActions(ScheduleFormat):
             f"            {_expression_literal(cron)}: {_expression_literal(targets)}"
             for cron, targets in calls.items()
         )
+        crowded = {
+            cron: len(targets)
+            for cron, targets in calls.items()
+            if len(targets) > MAX_MATRIX_JOBS
+        }
+        if crowded or len(entries) > MAX_EXPRESSION:
+            found = [f"{cron!r} calls {count} jobs" for cron, count in crowded.items()]
+            if len(entries) > MAX_EXPRESSION:
+                found.append(f"the cron -> endpoints map is {len(entries)} characters")
+            raise ExportError(
+                f"GitHub Actions refuses a matrix of over {MAX_MATRIX_JOBS} jobs and "
+                f"an expression of over {MAX_EXPRESSION} characters: "
+                f"{'; '.join(found)}."
+            )
         schedules = "\n".join(f"    - cron: {json.dumps(cron)}" for cron in crons)
         header = "\n".join(comment_lines(schedule))
         return f"""{header}
