@@ -35,7 +35,7 @@ _URL_CREDENTIALS_RE = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@'\"<>]+
 # A query string after a path, whole URL or not: requests and urllib3 quote
 # only the path of a URL that failed ("Max retries exceeded with url:
 # /hook?api_key=…"), and Django's request repr does the same.
-_QUERY_RE = re.compile(r"(/[^\s?#'\"<>]*)\?[^\s#'\"<>)\]]+")
+_QUERY_RE = re.compile(r"(/[^\s?#'\"<>]*)\?[^\s#'\"<>)]+")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -106,6 +106,11 @@ def redact_value(value: object, secrets: Iterable[str] = ()) -> object:
     if isinstance(value, list | tuple):
         return [redact_value(item, secrets) for item in value]
     return value
+
+
+def holds_secret(value: object) -> bool:
+    """Whether ``redact_value`` would change any string in ``value``."""
+    return any(redact(text) != text for text in _strings(value))
 
 
 def looks_secret(name: str) -> bool:

@@ -313,3 +313,7 @@ def test_a_secret_url_in_a_jobs_output_is_redacted(
         == "would post to https://[redacted]@hooks.example/x?[redacted]"
     )
     assert JobRun.objects.get().output == response.json()["output"]
+
+
+def test_a_query_string_holding_a_known_secret_is_removed_whole() -> None:
+    assert redact(f"GET /x?token={TOKEN}&a=[1]") == "GET /x?[redacted]"
