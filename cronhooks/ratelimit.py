@@ -104,14 +104,13 @@ def address_bucket(address: str) -> str:
     """What one client's limits are counted under: its IPv6 /64, or its address.
 
     An IPv6 host is usually given a whole /64 and can pick any address in
-    it, so counting single addresses would let it escape every limit.
+    it, so counting single addresses would let it escape every limit. An
+    IPv4-mapped address is already its IPv4 host (``clients.client_address``).
     """
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)  # the same host as its IPv4 address
     if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
