@@ -317,3 +317,12 @@ def test_a_secret_url_in_a_jobs_output_is_redacted(
 
 def test_a_query_string_holding_a_known_secret_is_removed_whole() -> None:
     assert redact(f"GET /x?token={TOKEN}&a=[1]") == "GET /x?[redacted]"
+
+
+def test_a_secret_in_a_jobs_fixed_options_is_redacted(settings: Any) -> None:
+    jobs = {
+        "sync": {"command": "sync", "options": {"api_key": "opt-0123456789-secret"}}
+    }
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    assert redact("sync --api-key opt-0123456789-secret") == "sync --api-key [redacted]"
