@@ -52,8 +52,12 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in ordered:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    text = _URL_CREDENTIALS_RE.sub(rf"\1{REDACTED}@", text)
-    return _QUERY_RE.sub(rf"\1?{REDACTED}", text)
+    # The checks first: most text has no URL, and every log line comes here.
+    if "@" in text:
+        text = _URL_CREDENTIALS_RE.sub(rf"\1{REDACTED}@", text)
+    if "?" in text:
+        text = _QUERY_RE.sub(rf"\1?{REDACTED}", text)
+    return text
 
 
 @cache
