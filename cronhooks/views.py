@@ -369,9 +369,12 @@ def _page_number(request: HttpRequest) -> int:
 
 # Any method: a POST must get this JSON, not the CSRF failure page.
 @csrf_exempt
-def not_found(request: HttpRequest) -> JsonResponse:
+def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     """A path of cronhooks' that no view serves: JSON like every other answer,
-    and unlike a redirect, never repeating the path or query string back."""
+    and unlike a redirect, never repeating the path or query string back.
+
+    Whatever a project's pattern captures for it is ignored.
+    """
     return _refusal(
         UnknownEndpoint(
             "Not found: cronhooks serves POST cron/<job>, GET cron/runs/<run_id> "

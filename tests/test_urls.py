@@ -75,3 +75,19 @@ def test_paths_a_project_may_serve_itself_are_left_to_it(path: str) -> None:
     # the project lists after it.
     with pytest.raises(Resolver404):
         resolve(path)
+
+
+@pytest.mark.urls("tests.urls_prefixed")
+@pytest.mark.parametrize("path", ["/ops", f"/ops?token={TOKEN}", "/ops/", "/ops/x/y"])
+def test_under_a_prefix_the_readmes_line_makes_every_answer_json(
+    client: Client, path: str
+) -> None:
+    response = client.post(path)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.urls("tests.urls_prefixed")
+def test_under_a_prefix_the_endpoints_still_answer(client: Client) -> None:
+    assert client.post("/ops/cron/ping").status_code == 401
