@@ -27,9 +27,10 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 12
 # Parameter names whose values are never stored, even on a refused trigger.
 _SECRET_NAME_RE = re.compile(r"token|secret|passw|auth|key|credential", re.IGNORECASE)
-# A dotted path under a secret-looking name (an authenticator's BACKEND) is
-# not a secret, and removing it would hide which backend failed.
-_NOT_SECRET_NAMES = frozenset({"BACKEND"})
+# Names that look secret but hold none: a dotted path (an authenticator's
+# BACKEND), or the Redis lock backend's KEY_PREFIX; removing them would hide
+# which backend failed, or which keys.
+_NOT_SECRET_NAMES = frozenset({"BACKEND", "KEY_PREFIX"})
 # The user and password of any URL: "scheme://user:password@host".
 _URL_CREDENTIALS_RE = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@'\"<>]+@")
 # A query string after a path, whole URL or not: requests and urllib3 quote

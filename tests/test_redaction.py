@@ -128,6 +128,17 @@ def test_strings_kept_under_secret_names_are_redacted(settings: Any) -> None:
     assert redact(f"{backend}: {secret} refused") == f"{backend}: [redacted] refused"
 
 
+def test_a_lock_key_prefix_is_no_secret(settings: Any) -> None:
+    prefix = "cronhooks-production-eu"
+    backend = "cronhooks.locks.redis.RedisLockBackend"
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": {"BACKEND": backend, "OPTIONS": {"KEY_PREFIX": prefix}},
+    }
+
+    assert redact(f"lock {prefix}:ping held") == f"lock {prefix}:ping held"
+
+
 def test_short_values_under_secret_names_are_left_alone(settings: Any) -> None:
     settings.CRONHOOKS = {**settings.CRONHOOKS, "EXTRA": {"KEY": "short"}}
 
