@@ -19,6 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from cronhooks import targets
 from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
 from cronhooks.auth import TokenProblem, token_problems
+from cronhooks.clients import parse_network
 from cronhooks.conf import (
     MIN_TOKEN_LENGTH,
     SETTINGS,
@@ -291,6 +292,45 @@ def check_rate_limits(
                 "or 'X-Forwarded-For' (not request.META's 'HTTP_...' key); "
                 "'' uses REMOTE_ADDR.",
                 id="cronhooks.E022",
+            )
+        )
+    return errors
+
+
+@register(Tags.security)
+def check_networks(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name in ("ALLOWED_NETWORKS", "TRUSTED_PROXIES"):
+        entries = conf.raw.get(name, [])
+        if not isinstance(entries, list | tuple):
+            continue  # reported by check_settings (E011)
+        for position, entry in enumerate(entries, start=1):
+            try:
+                parse_network(entry)
+            except ValueError as error:
+                errors.append(
+                    Error(
+                        f"Entry #{position} of CRONHOOKS[{name!r}] is not a "
+                        f"network: {error}. Until it is fixed, it is left out.",
+                        hint="A CIDR with no host bits set ('10.0.0.0/8', "
+                        "'2001:db8::/32') or one address ('192.0.2.7').",
+                        id="cronhooks.E040",
+                    )
+                )
+    limits = conf.raw.get("RATE_LIMITS", {})
+    header = limits.get("IP_HEADER") if isinstance(limits, Mapping) else None
+    if header and not conf.raw.get("TRUSTED_PROXIES"):
+        errors.append(
+            Error(
+                f"CRONHOOKS['RATE_LIMITS']['IP_HEADER'] is {header!r}, but no "
+                "CRONHOOKS['TRUSTED_PROXIES'] are set, so the header is never "
+                "read: every client's address is REMOTE_ADDR.",
+                hint="List your proxies' networks in TRUSTED_PROXIES (e.g. "
+                "Cloudflare's ranges): a header is believed only from them, as "
+                "anyone reaching the app directly could write it.",
+                id="cronhooks.E041",
             )
         )
     return errors

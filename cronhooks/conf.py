@@ -142,8 +142,8 @@ RATE_LIMITS = _dict_setting(
         "IP_HEADER",
         (str,),
         "",
-        "The header holding the client address behind a proxy, e.g. "
-        "'CF-Connecting-IP'; empty uses REMOTE_ADDR.",
+        "The header a proxy of TRUSTED_PROXIES writes the client address in, "
+        "e.g. 'CF-Connecting-IP'; empty reads X-Forwarded-For.",
     ),
 )
 
@@ -220,6 +220,20 @@ SETTINGS: dict[str, Setting] = {
             exclusive_minimum=0,
         ),
         RATE_LIMITS,
+        Setting(
+            "ALLOWED_NETWORKS",
+            (list, tuple),
+            [],
+            "CIDRs the endpoints answer; a client elsewhere gets 403 whatever "
+            "its credentials. Empty: every network.",
+        ),
+        Setting(
+            "TRUSTED_PROXIES",
+            (list, tuple),
+            [],
+            "CIDRs of the project's own proxies: only a request from one of them "
+            "has its client address read from IP_HEADER.",
+        ),
         Setting(
             "TASK_BACKEND",
             (str,),

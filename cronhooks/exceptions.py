@@ -60,6 +60,13 @@ class AuthenticationFailed(TriggerRejected):
         self.invalid_token = invalid_token
 
 
+class NetworkNotAllowed(TriggerRejected):
+    """The caller's address is outside ``ALLOWED_NETWORKS``: refused whatever
+    it carries, before it is authenticated."""
+
+    code = "network_not_allowed"
+
+
 class BodyTooLarge(TriggerRejected):
     code = "body_too_large"
 
@@ -125,6 +132,12 @@ class UnknownJob(TriggerRejected):
 
 class UnknownRun(TriggerRejected):
     code = "unknown_run"
+
+
+class UnknownEndpoint(TriggerRejected):
+    """A path under cronhooks' URLs that none of its views serves."""
+
+    code = "not_found"
 
 
 class SwitchedOff(TriggerRejected):

@@ -5,7 +5,8 @@ structlog's contextvars; the project decides how logs are written. For JSON
 lines on stdout, drop ``logging_config()`` into ``LOGGING`` and call
 ``configure_structlog()`` from settings. A project whose ``LOGGING`` gives
 cronhooks' records no handler still gets readable lines with those fields on
-stderr (``install_default_handler()``).
+stderr (``install_default_handler()``). Both handlers carry ``RedactionFilter``,
+which a project can put on handlers of its own.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+
+from cronhooks.redaction import holds_secret, redact, redact_value
 
 # Short and plain, so a caller cannot inject line breaks or fake fields into logs.
 _CORRELATION_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -59,18 +63,93 @@ class ContextFilter(logging.Filter):
         return True
 
 
+# What every LogRecord has; anything else on a record came as ``extra``.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+}
+
+
+class RedactionFilter(logging.Filter):
+    """Remove every secret cronhooks knows from a record before it is written.
+
+    For every record a handler formats, Django's own included: a token a
+    caller put in a query string reaches ``django.request`` and
+    ``django.security.*`` records through the request they carry, whose repr
+    shows the query string. The message, each ``extra`` value (as formatters
+    render it: itself, ``str`` or ``repr``), the traceback and the stack lose
+    what ``cronhooks.redaction.redact`` removes.
+
+    The record is changed in place (before Python 3.12 a filter cannot
+    replace it), so handlers after this one see it redacted too, and only
+    what held a secret is changed: a traceback without one keeps its
+    ``exc_info`` for handlers that want the exception itself (Sentry's).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _redact_message(record)
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_ATTRIBUTES:
+                redacted = _redacted_extra(value)
+                if redacted is not value:
+                    setattr(record, name, redacted)
+        if record.exc_info and record.exc_info[0] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            if redact(text) != text:
+                # Formatters format exc_info themselves, ignoring exc_text.
+                record.exc_info, record.exc_text = None, redact(text)
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def _redact_message(record: logging.LogRecord) -> None:
+    if isinstance(record.msg, Mapping):
+        # An event dict for structlog's ProcessorFormatter: it stays a dict.
+        record.msg = redact_value(record.msg)
+        return
+    try:
+        message = record.getMessage()
+    # A call whose arguments do not fit its format: logging reports it when
+    # formatting, quoting msg and args, so both are redacted for that.
+    except (TypeError, ValueError, KeyError):
+        record.msg = redact(str(record.msg))
+        record.args = tuple(map(redact_value, record.args or ()))
+        return
+    if redact(message) != message:
+        record.msg, record.args = redact(message), ()
+
+
+def _redacted_extra(value: object) -> object:
+    """``value`` itself when it holds no secret, else what to write instead."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str | Mapping | list | tuple):
+        return redact_value(value) if holds_secret(value) else value
+    for render in (str, repr):
+        text = render(value)
+        if redact(text) != text:
+            return redact(text)
+    return value
+
+
 def logging_config(
     level: str = "INFO", stream: str = "ext://sys.stdout"
 ) -> dict[str, Any]:
     """A ``LOGGING`` dict: every record as one JSON line on ``stream``.
 
     Records from structlog and from the stdlib alike carry the bound
-    correlation context.
+    correlation context, and lose every secret (``RedactionFilter``).
     """
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"cronhooks_context": {"()": "cronhooks.log.ContextFilter"}},
+        "filters": {
+            "cronhooks_context": {"()": "cronhooks.log.ContextFilter"},
+            "cronhooks_redaction": {"()": "cronhooks.log.RedactionFilter"},
+        },
         "formatters": {
             "json": {
                 "()": "pythonjsonlogger.json.JsonFormatter",
@@ -83,7 +162,8 @@ def logging_config(
                 "class": "logging.StreamHandler",
                 "stream": stream,
                 "formatter": "json",
-                "filters": ["cronhooks_context"],
+                # Redaction last: the context fields it copies are redacted too.
+                "filters": ["cronhooks_context", "cronhooks_redaction"],
             }
         },
         "root": {"handlers": ["json"], "level": level},
@@ -107,6 +187,7 @@ def readable_formatter() -> logging.Formatter:
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(),
+            _redacted_traceback,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
         ],
         processors=[
@@ -118,6 +199,17 @@ def readable_formatter() -> logging.Formatter:
             ),
         ],
     )
+
+
+def _redacted_traceback(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The traceback RedactionFilter redacted (as exc_text, without
+    exc_info), which ProcessorFormatter would otherwise drop."""
+    record = event.get("_record")
+    if record is not None and record.exc_text and not record.exc_info:
+        event["exception"] = record.exc_text
+    return event
 
 
 def install_default_handler() -> bool:
@@ -135,6 +227,7 @@ def install_default_handler() -> bool:
         return False
     handler = logging.StreamHandler()
     handler.setFormatter(readable_formatter())
+    handler.addFilter(RedactionFilter())
     logger.addHandler(handler)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)

@@ -5,7 +5,8 @@ Three limits, each ``"<count>/<period>"`` in ``CRONHOOKS["RATE_LIMITS"]`` or
 one client address, ``AUTH_FAILURES`` that address's failed authentications,
 and ``PER_JOB`` the authenticated triggers of one job. A refused request
 raises ``RateLimited``. Holders of a valid token are never limited by
-address (see ``views.authentication_failure``).
+address (see ``views.authentication_failure``). The address is
+``clients.client_address``: a proxy's header only counts from a trusted proxy.
 
 Windows are fixed (the counter's key holds the window's index), so a limit
 of 10/m lets ten requests through per clock minute and ``Retry-After`` is
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from django.core.cache import caches
 from django.http import HttpRequest
 
+from cronhooks.clients import client_address
 from cronhooks.conf import conf
 from cronhooks.exceptions import RateLimited
 from cronhooks.log import get_logger
@@ -98,43 +100,17 @@ def configured_limit(name: str) -> Limit | None:
         return None
 
 
-def client_address(request: HttpRequest) -> str:
-    """The caller's address: REMOTE_ADDR, or ``IP_HEADER`` when configured.
-
-    A header is only believed when the project says a proxy of its own sets
-    it; otherwise any caller could claim any address and escape its limit.
-    """
-    remote = str(request.META.get("REMOTE_ADDR", ""))
-    header = conf.rate_limits["IP_HEADER"]
-    if not header or not isinstance(header, str):
-        return remote
-    # X-Forwarded-For lists one address per hop, each proxy appending the one
-    # it saw. Only the last was written by the project's own proxy; earlier
-    # entries come from the caller and may be forged. A one-address header
-    # such as CF-Connecting-IP is its own last entry.
-    candidate = request.headers.get(header, "").rsplit(",", 1)[-1].strip()
-    # A scope ("fe80::1%eth0") is local to a host, never a remote caller's,
-    # and its unbounded length would not fit the run record.
-    if "%" in candidate:
-        return remote
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return remote
-
-
 def address_bucket(address: str) -> str:
     """What one client's limits are counted under: its IPv6 /64, or its address.
 
     An IPv6 host is usually given a whole /64 and can pick any address in
-    it, so counting single addresses would let it escape every limit.
+    it, so counting single addresses would let it escape every limit. An
+    IPv4-mapped address is already its IPv4 host (``clients.client_address``).
     """
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)  # the same host as its IPv4 address
     if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)

@@ -1,15 +1,23 @@
 """Secrets out of everything cronhooks writes: records, logs, answers, alerts.
 
-One algorithm for all of them: every configured token, and every other secret
-the caller knows of (an alert channel's webhook URL, a job's heartbeat URL),
-is replaced whole by ``[redacted]``.
+One algorithm for all of them. Every secret cronhooks knows of is replaced
+whole by ``[redacted]``: the tokens, every string the settings keep under a
+name that says it is secret (a signing secret, an authenticator's keys), and
+every URL of an alert channel or a heartbeat, also as ``requests`` quotes it
+in an error (its path alone). Then, whoever's URL it is, the credentials
+(``https://user:password@``) and the query string (``?api_key=…``) of every
+URL in the text go too: a job's own error names URLs cronhooks never heard of.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
 from urllib.parse import urlsplit, urlunsplit
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from cronhooks.conf import conf
 
@@ -19,16 +27,90 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 12
 # Parameter names whose values are never stored, even on a refused trigger.
 _SECRET_NAME_RE = re.compile(r"token|secret|passw|auth|key|credential", re.IGNORECASE)
+# Names that look secret but hold none: a dotted path (an authenticator's
+# BACKEND), or the Redis lock backend's KEY_PREFIX; removing them would hide
+# which backend failed, or which keys.
+_NOT_SECRET_NAMES = frozenset({"BACKEND", "KEY_PREFIX"})
+# The user and password of any URL: "scheme://user:password@host".
+_URL_CREDENTIALS_RE = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@'\"<>]+@")
+# A query string after a path, whole URL or not: requests and urllib3 quote
+# only the path of a URL that failed ("Max retries exceeded with url:
+# /hook?api_key=…"), and Django's request repr does the same.
+_QUERY_RE = re.compile(r"(/[^\s?#'\"<>]*)\?[^\s#'\"<>)]+")
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` without any configured token nor any of ``secrets``."""
+    """``text`` without any known secret nor any of ``secrets``, and without
+    the credentials and query string of any URL in it."""
     # Longest first, so a secret containing another (a token and its prefix,
-    # a URL and the same URL without its query) is removed whole rather than
-    # leaving its tail behind.
-    for secret in sorted({*conf.tokens, *secrets} - {""}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    # a URL and its path) is removed whole rather than leaving its tail behind.
+    extra = set(secrets) - {""}
+    ordered = (
+        sorted({*known_secrets(), *extra}, key=len, reverse=True)
+        if extra
+        else known_secrets()
+    )
+    for secret in ordered:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    # The checks first: most text has no URL, and every log line comes here.
+    if "@" in text:
+        text = _URL_CREDENTIALS_RE.sub(rf"\1{REDACTED}@", text)
+    if "?" in text:
+        text = _QUERY_RE.sub(rf"\1?{REDACTED}", text)
     return text
+
+
+@cache
+def known_secrets() -> tuple[str, ...]:
+    """Every secret in ``CRONHOOKS``, longest first; read once per settings
+    change, as the job registry is."""
+    raw = conf.raw
+    found = {*conf.tokens, *_named_secrets({**raw, "JOBS": None})}
+    urls = list(_strings(raw.get("ALERTS", {})))
+    jobs = raw.get("JOBS", {})
+    # Only the keys of a job that may hold a secret: walking every definition
+    # whole costs a registry of 10,000 jobs 60 ms on its first trigger.
+    for spec in jobs.values() if isinstance(jobs, Mapping) else ():
+        if not isinstance(spec, Mapping):
+            continue
+        options, alerts, heartbeat = (
+            spec.get("options"),
+            spec.get("alerts"),
+            spec.get("heartbeat_url"),
+        )
+        if options or alerts:
+            found.update(_named_secrets([options, alerts]))
+        if heartbeat or alerts:
+            urls.extend(_strings([heartbeat, alerts]))
+    for url in urls:
+        if "://" in url:
+            found.update(url_secrets(url))
+    return tuple(sorted(found - {""}, key=len, reverse=True))
+
+
+@receiver(setting_changed)
+def _forget_secrets(*, setting: str, **kwargs: object) -> None:
+    if setting == "CRONHOOKS":
+        known_secrets.cache_clear()
+
+
+def _named_secrets(value: object, name: str = "") -> Iterator[str]:
+    """The strings held under a key whose name says it is secret; each string
+    belongs to the nearest key above it."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _named_secrets(item, str(key))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _named_secrets(item, name)
+    elif (
+        isinstance(value, str)
+        and len(value) >= MIN_SECRET_LENGTH
+        and name not in _NOT_SECRET_NAMES
+        and looks_secret(name)
+    ):
+        yield value
 
 
 def redact_value(value: object, secrets: Iterable[str] = ()) -> object:
@@ -42,16 +124,30 @@ def redact_value(value: object, secrets: Iterable[str] = ()) -> object:
     return value
 
 
+def holds_secret(value: object) -> bool:
+    """Whether ``redact_value`` would change any string in ``value``."""
+    return any(redact(text) != text for text in _strings(value))
+
+
 def looks_secret(name: str) -> bool:
     """Whether a parameter's name says its value is a secret."""
     return _SECRET_NAME_RE.search(name) is not None
 
 
 def url_secrets(url: str) -> list[str]:
-    """A secret URL as it may appear: whole, and without its query string."""
+    """A secret URL as it may appear: whole, without its query string, and as
+    requests quotes it in an error, its path (and query) alone when that is
+    long enough to be the secret part (Slack's /services/T…/B…/…)."""
     if not url:
         return []
-    return [url, urlunsplit(urlsplit(url)._replace(query="", fragment=""))]
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "https://[::1": the whole of it is all one can remove
+        return [url]
+    found = [url, urlunsplit(parts._replace(query="", fragment=""))]
+    path = urlunsplit(parts._replace(scheme="", netloc="", fragment=""))
+    found += [text for text in (path, parts.path) if len(text) >= MIN_SECRET_LENGTH]
+    return list(dict.fromkeys(found))
 
 
 def option_secrets(options: object) -> list[str]:
@@ -64,6 +160,7 @@ def option_secrets(options: object) -> list[str]:
 
 
 def _strings(value: object) -> list[str]:
+    """Every string in ``value``, through dicts, lists and tuples."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, Mapping):

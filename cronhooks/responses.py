@@ -18,9 +18,11 @@ from cronhooks.exceptions import (
     IdempotencyKeyReused,
     MethodNotAllowed,
     Misconfigured,
+    NetworkNotAllowed,
     RateLimited,
     SwitchedOff,
     TriggerRejected,
+    UnknownEndpoint,
     UnknownJob,
     UnknownRun,
 )
@@ -34,8 +36,10 @@ if TYPE_CHECKING:
 STATUS_CODES: dict[type[TriggerRejected], int] = {
     TriggerRejected: 400,
     AuthenticationFailed: 401,
+    NetworkNotAllowed: 403,
     UnknownJob: 404,
     UnknownRun: 404,
+    UnknownEndpoint: 404,
     MethodNotAllowed: 405,
     Busy: 409,
     BodyTooLarge: 413,

@@ -13,4 +13,11 @@ urlpatterns = [
     # JSON and recorded, after authentication.
     re_path(r"^cron/(?P<job>(?s:.*))\Z", views.trigger, name="trigger"),
     path("health", views.health, name="health"),
+    # cronhooks owns the "cron" segment whole: "cron" alone (which APPEND_SLASH
+    # would redirect to "cron/", repeating the query string and a token in
+    # it) and "cron" followed by what begins no project's path ("cron;x",
+    # "cron\\..") answer JSON rather than the project's 404 page. Not a
+    # catch-all: included at "", it would shadow every URL of the project
+    # listed after it.
+    re_path(r"^cron(?:[^\w/.-][\s\S]*)?\Z", views.not_found, name="not_found"),
 ]

@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from cronhooks import responses
 from cronhooks.auth import authenticate
+from cronhooks.clients import check_network, client_address
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
     AuthenticationFailed,
@@ -27,18 +28,14 @@ from cronhooks.exceptions import (
     InvalidParameters,
     MethodNotAllowed,
     TriggerRejected,
+    UnknownEndpoint,
     UnknownRun,
 )
 from cronhooks.health import job_page, lock_backend_description, run_checks
 from cronhooks.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotency_key
 from cronhooks.log import correlation_id, get_logger
 from cronhooks.models import JobRun
-from cronhooks.ratelimit import (
-    check_client,
-    check_job,
-    client_address,
-    record_auth_failure,
-)
+from cronhooks.ratelimit import check_client, check_job, record_auth_failure
 from cronhooks.runs import Outcome, Trigger, reject, run_job
 from cronhooks.runs.outcome import run_json
 from cronhooks.runs.tasks import runs_in_workers
@@ -219,6 +216,9 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
     # anyone can send them, and the run history is not theirs to fill.
     authenticated = False
     try:
+        # First: a caller from elsewhere learns nothing, and a credential it
+        # sends (a signature accepted once) is not spent.
+        check_network(request)
         failed = authentication_failure(request)
         authenticated = failed is None
         if failed is not None:
@@ -267,6 +267,7 @@ def run_status(request: HttpRequest, run_id: str) -> JsonResponse:
 
 
 def _run_status(request: HttpRequest, run_id: str) -> dict[str, Any]:
+    check_network(request)
     failed = authentication_failure(request)
     if failed is not None:
         check_client(request)
@@ -313,6 +314,10 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def _health(request: HttpRequest, correlation: str) -> JsonResponse:
+    try:
+        check_network(request)
+    except TriggerRejected as rejection:
+        return _refusal(rejection, correlation)
     failed = authentication_failure(request)
     try:
         if failed is not None:
@@ -360,6 +365,23 @@ def _page_number(request: HttpRequest) -> int:
             "'page' must be a whole number from 1.", details={"page": "invalid"}
         )
     return int(value)
+
+
+# Any method: a POST must get this JSON, not the CSRF failure page.
+@csrf_exempt
+def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
+    """A path of cronhooks' that no view serves: JSON like every other answer,
+    and unlike a redirect, never repeating the path or query string back.
+
+    Whatever a project's pattern captures for it is ignored.
+    """
+    return _refusal(
+        UnknownEndpoint(
+            "Not found: cronhooks serves POST cron/<job>, GET cron/runs/<run_id> "
+            "and GET health."
+        ),
+        correlation_id(request.headers.get(CORRELATION_HEADER)),
+    )
 
 
 def authentication_failure(request: HttpRequest) -> AuthenticationFailed | None:

@@ -15,7 +15,12 @@ import pytest
 import structlog
 from django.test import Client
 
-from cronhooks.log import correlation_id, get_logger, install_default_handler
+from cronhooks.log import (
+    RedactionFilter,
+    correlation_id,
+    get_logger,
+    install_default_handler,
+)
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines
@@ -246,3 +251,162 @@ def test_a_level_the_project_set_without_a_handler_is_kept_by_the_default() -> N
     [line] = stream.getvalue().splitlines()
     assert "lock_lost" in line
     assert "[warning" in line
+
+
+# Secrets are redacted from every record the shipped handlers write
+
+
+@pytest.mark.django_db
+def test_a_token_in_a_query_string_reaches_no_line_through_djangos_own_loggers(
+    client: Client, json_lines: JsonLines
+) -> None:
+    client.get(f"/nowhere?token={TOKEN}")  # django.request: Not Found
+    client.post(f"/admin/login/?token={TOKEN}")  # django.security.csrf
+    client.post(f"/cron/ping?token={TOKEN}")  # cronhooks refuses it
+    # As runserver writes each request line.
+    logging.getLogger("django.server").info(
+        '"%s" %s %s', f"POST /cron/ping?token={TOKEN} HTTP/1.1", "401", "120"
+    )
+
+    lines = json_lines()
+    names = {line["name"] for line in lines}
+    assert {"django.request", "django.security.csrf", "django.server"} <= names
+    assert TOKEN not in json.dumps(lines)
+    [not_found] = [line for line in lines if line["name"] == "django.request"]
+    assert not_found["request"] == "<WSGIRequest: GET '/nowhere?[redacted]'>"
+
+
+def failure_with_a_token() -> BaseException:
+    try:
+        raise RuntimeError(f"upstream said no to {TOKEN}")
+    except RuntimeError as error:
+        return error
+
+
+def test_a_traceback_holding_a_secret_is_written_redacted(
+    json_lines: JsonLines,
+) -> None:
+    logging.getLogger("django.request").error(
+        "Internal Server Error: /x", exc_info=failure_with_a_token()
+    )
+
+    [line] = json_lines()
+    assert "RuntimeError: upstream said no to [redacted]" in line["exc_info"]
+    assert TOKEN not in json.dumps(line)
+
+
+def test_the_default_readable_handler_redacts_too_and_keeps_the_traceback() -> None:
+    stream = io.StringIO()
+    saved = cronhooks_default_handler().setStream(stream)
+    try:
+        get_logger().error(
+            "run_failed", error=f"token {TOKEN}", exc_info=failure_with_a_token()
+        )
+    finally:
+        cronhooks_default_handler().setStream(saved)
+
+    written = stream.getvalue()
+    assert TOKEN not in written
+    assert "error='token [redacted]'" in written
+    assert "RuntimeError: upstream said no to [redacted]" in written
+
+
+def filtered(record: logging.LogRecord) -> logging.LogRecord:
+    assert RedactionFilter().filter(record) is True
+    return record
+
+
+def test_a_record_without_secrets_is_left_as_it_was() -> None:
+    error = RuntimeError("nothing to hide")
+    request = object()
+    record = logging.makeLogRecord(
+        {
+            "msg": "%s failed",
+            "args": ("job",),
+            "exc_info": (RuntimeError, error, None),
+            "request": request,
+            "fields": {"a": [1, "b"]},
+        }
+    )
+
+    filtered(record)
+
+    assert (record.msg, record.args) == ("%s failed", ("job",))
+    # Handlers after this one (Sentry's) still get the exception itself.
+    assert record.exc_info == (RuntimeError, error, None)
+    assert vars(record)["request"] is request
+    assert vars(record)["fields"] == {"a": [1, "b"]}
+
+
+def test_every_part_of_a_record_that_holds_a_secret_is_redacted() -> None:
+    record = logging.makeLogRecord(
+        {
+            "msg": "called with %s",
+            "args": (TOKEN,),
+            "exc_text": f"Traceback ...\nValueError: {TOKEN}",
+            "stack_info": f"Stack (most recent call last):\n  {TOKEN}",
+            "params": {"query": f"token={TOKEN}", "n": 1},
+            "flag": True,
+        }
+    )
+
+    filtered(record)
+
+    assert record.getMessage() == "called with [redacted]"
+    assert record.exc_text == "Traceback ...\nValueError: [redacted]"
+    assert record.stack_info == "Stack (most recent call last):\n  [redacted]"
+    assert vars(record)["params"] == {"query": "token=[redacted]", "n": 1}
+    assert vars(record)["flag"] is True
+
+
+def test_a_structlog_event_dict_stays_a_dict() -> None:
+    record = filtered(logging.makeLogRecord({"msg": {"event": f"saw {TOKEN}"}}))
+
+    assert record.msg == {"event": "saw [redacted]"}
+
+
+def test_a_call_whose_arguments_do_not_fit_is_reported_by_logging_redacted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logger = logging.getLogger("tests.misfit")
+    handler = logging.StreamHandler(io.StringIO())
+    handler.addFilter(RedactionFilter())
+    logger.addHandler(handler)
+    # Not to pytest's handlers, which raise logging errors instead.
+    logger.propagate = False
+    try:
+        logger.warning("%s and %s", TOKEN)
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+    report = capsys.readouterr().err
+    assert "--- Logging error ---" in report
+    assert "Arguments: ('[redacted]',)" in report
+    assert TOKEN not in report
+
+
+def test_a_project_adds_the_filter_to_its_own_logging_config() -> None:
+    stream = io.StringIO()
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "filters": {"redact": {"()": "cronhooks.log.RedactionFilter"}},
+            "handlers": {
+                "plain": {
+                    "class": "logging.StreamHandler",
+                    "stream": stream,
+                    "filters": ["redact"],
+                }
+            },
+            "loggers": {"tests.project": {"handlers": ["plain"], "propagate": False}},
+        }
+    )
+    logger = logging.getLogger("tests.project")
+    try:
+        logger.warning("Forbidden (%s): %s", "CSRF", f"/x?token={TOKEN}")
+    finally:
+        logger.handlers.clear()
+
+    assert stream.getvalue() == "Forbidden (CSRF): /x?[redacted]\n"

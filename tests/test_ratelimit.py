@@ -416,11 +416,16 @@ def test_address_headers_are_ignored_unless_configured(
     assert refused_client(json_lines, response) == "127.0.0.1"
 
 
+def trust(settings: Any, *proxies: str) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TRUSTED_PROXIES": list(proxies)}
+
+
 @pytest.mark.usefixtures("clock")
 def test_the_configured_ip_header_names_the_client(
     client: Client, settings: Any, json_lines: JsonLines
 ) -> None:
     limit_to(settings, PER_IP="1/m", IP_HEADER="CF-Connecting-IP")
+    trust(settings, "127.0.0.1")
 
     first = anonymous(client, **{"CF-Connecting-IP": "198.51.100.1"})
     second = anonymous(client, **{"CF-Connecting-IP": "198.51.100.2"})
@@ -437,12 +442,28 @@ def test_x_forwarded_for_is_read_from_its_last_entry(
     # The proxy appends the address it saw; what comes before is the caller's
     # to write, so a forged first entry buys no fresh limit.
     limit_to(settings, PER_IP="1/m", IP_HEADER="X-Forwarded-For")
+    trust(settings, "127.0.0.1")
 
     first = anonymous(client, **{"X-Forwarded-For": "10.1.1.1, 203.0.113.7"})
     forged = anonymous(client, **{"X-Forwarded-For": "10.2.2.2, 203.0.113.7"})
     other = anonymous(client, **{"X-Forwarded-For": "203.0.113.8"})
 
     assert statuses([first, forged, other]) == [401, 429, 401]
+
+
+@pytest.mark.usefixtures("clock")
+def test_a_header_from_a_peer_that_is_not_a_trusted_proxy_changes_nothing(
+    client: Client, settings: Any, json_lines: JsonLines
+) -> None:
+    # The test client calls from 127.0.0.1, which is not among the proxies.
+    limit_to(settings, PER_IP="1/m", AUTH_FAILURES=None)
+    trust(settings, "10.0.0.0/8")
+    anonymous(client, **{"X-Forwarded-For": "198.51.100.1"})
+
+    spoofed = anonymous(client, **{"X-Forwarded-For": "198.51.100.2"})
+
+    assert spoofed.status_code == 429
+    assert refused_client(json_lines, spoofed) == "127.0.0.1"
 
 
 @pytest.mark.parametrize(
@@ -453,6 +474,7 @@ def test_an_unusable_ip_header_falls_back_to_remote_addr(
     settings: Any, value: str
 ) -> None:
     limit_to(settings, IP_HEADER="X-Forwarded-For")
+    trust(settings, "10.0.0.9")
     client = Client(REMOTE_ADDR="10.0.0.9")
 
     response = trigger(client, "ping", headers={"X-Forwarded-For": value})
@@ -639,7 +661,7 @@ def with_limits(**limits: object) -> dict[str, Any]:
         pytest.param(
             {"PER_JOB": "100/5m", "PER_IP": None, "AUTH_FAILURES": "3/h"}, id="limits"
         ),
-        pytest.param({"CACHE": "redis", "IP_HEADER": "CF-Connecting-IP"}, id="proxy"),
+        pytest.param({"CACHE": "redis"}, id="redis"),
     ],
 )
 def test_valid_rate_limits_pass_the_checks(limits: dict[str, object]) -> None:
@@ -673,7 +695,10 @@ def test_invalid_rate_limits_are_E014(limits: dict[str, object]) -> None:
 def test_other_rate_limit_mistakes_have_their_own_ids(
     limits: dict[str, object], check_id: str
 ) -> None:
-    assert check_error_codes(with_limits(**limits)) == [check_id]
+    # Behind a proxy, so that an IP_HEADER is read at all (else E041).
+    proxied = {**with_limits(**limits), "TRUSTED_PROXIES": ["10.0.0.0/8"]}
+
+    assert check_error_codes(proxied) == [check_id]
 
 
 def test_rate_limits_that_are_not_a_dict_are_E011_only() -> None:

@@ -1,6 +1,6 @@
 """What a run record may hold, and writing a run's outcome so that it lasts.
 
-Text bound for the history, logs and answers loses every configured token (see
+Text bound for the history, logs and answers loses every secret (see
 redaction.py) and anything PostgreSQL refuses; an outcome's write is retried on a fresh
 connection, because a run that took minutes must not lose its result to one
 dropped connection.
@@ -65,7 +65,7 @@ class TailBuffer(io.TextIOBase):
 
 
 def storable(text: str, limit: int | None = None) -> str:
-    """Text fit for the run history and logs: tokens redacted, and no NUL or
+    """Text fit for the run history and logs: secrets redacted, and no NUL or
     lone surrogate, which PostgreSQL refuses."""
     text = redact(text).replace("\x00", "\\x00")
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")

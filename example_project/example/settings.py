@@ -134,11 +134,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = logging_config(level=os.environ.get("LOG_LEVEL", "INFO"))
 configure_structlog()
 
+
+def _comma_separated(name: str) -> list[str]:
+    return [
+        item.strip() for item in os.environ.get(name, "").split(",") if item.strip()
+    ]
+
+
 CRONHOOKS = {
     # Comma-separated so a new token can be added before the old one is removed.
-    "TOKENS": [
-        t.strip() for t in os.environ.get("CRONHOOKS_TOKEN", "").split(",") if t.strip()
-    ],
+    "TOKENS": _comma_separated("CRONHOOKS_TOKEN"),
+    # CIDRs, comma-separated: callers elsewhere get 403 (empty: everyone).
+    "ALLOWED_NETWORKS": _comma_separated("CRONHOOKS_ALLOWED_NETWORKS"),
+    # Your own proxies' CIDRs: only from them is X-Forwarded-For believed.
+    "TRUSTED_PROXIES": _comma_separated("CRONHOOKS_TRUSTED_PROXIES"),
     # Which Worker environment's schedules apply to this deployment.
     "ENVIRONMENT": os.environ.get("CRONHOOKS_ENVIRONMENT", "production"),
     "ENABLED": os.environ.get("CRONHOOKS_ENABLED", "true").lower()
