@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 import pytest
 import responses
 from django.test import Client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cronhooks.models import NOT_EXECUTED, JobRun
@@ -36,7 +36,7 @@ FUZZ = settings(
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T000/B000/fuzz-webhook-secret-0123"
 SECRETS = (TOKEN, SLACK_WEBHOOK, "fuzz-webhook-secret-0123")
 # Jobs that answer at once: the fuzzer must not sleep for a minute.
-JOBS = ["ping", "echo", "boom", "off", "leak", "mop-recent"]
+JOBS = ["ping", "echo", "boom", "off", "leak", "post-hook", "mop-recent"]
 
 text = st.text(max_size=40)
 near_miss = st.sampled_from(
@@ -94,9 +94,19 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
         value = draw(st.none() | text)
         if value is not None:
             headers[name] = value
+    # Under cronhooks' URLs: /cron/<job>, /cron/runs/<id>, /health, /cron
+    # without its slash, and cron followed by what starts no project path.
+    templates = [
+        "/cron/{}",
+        "/cron/runs/{}",
+        "/health",
+        "/cron",
+        "/cron;{}",
+        "/cron/{}/../{}",
+    ]
     path = draw(
-        st.sampled_from(["/cron/{}", "/cron/runs/{}", "/health"]).map(
-            lambda template: template.format(draw(job_segment))
+        st.sampled_from(templates).map(
+            lambda template: template.format(draw(job_segment), draw(job_segment))
         )
     )
     content_type, payload = draw(body)
@@ -180,7 +190,10 @@ def fuzz_settings(settings: Any, slack: responses.RequestsMock) -> None:
     jobs = {
         **settings.CRONHOOKS["JOBS"],
         "leak": {"callable": "tests.testapp.jobs.leak"},
+        # Fails as a job notifying Slack would: requests names the URL.
+        "post-hook": {"callable": "tests.testapp.jobs.post_hook"},
     }
+    settings.JOB_HOOK_URL = f"{SLACK_WEBHOOK}/unregistered?token=x"
     settings.CRONHOOKS = {
         **settings.CRONHOOKS,
         "JOBS": jobs,
@@ -210,8 +223,29 @@ def test_every_answer_is_json_and_never_a_server_error(
         json.loads(response.content)
 
 
+def pinned(method: str, path: str, query: str = "", **headers: str) -> dict[str, Any]:
+    """An example every run tries, whatever Hypothesis draws."""
+    return {
+        "method": method,
+        "path": path,
+        "query": query,
+        "content_type": "",
+        "body": b"",
+        "headers": headers,
+    }
+
+
+VALID = {"Authorization": f"Bearer {TOKEN}"}
+
+
 @FUZZ
 @given(request=requests())
+# The leaks found by fuzzing before: a failing requests call naming the
+# webhook URL, a token in the error text, a token in the query string.
+@example(request=pinned("POST", "/cron/post-hook", **VALID))
+@example(request=pinned("POST", "/cron/leak", **VALID))
+@example(request=pinned("POST", "/cron/ping", f"token={TOKEN}"))
+@example(request=pinned("GET", "/cron", f"access_token={TOKEN}"))
 def test_no_secret_leaves_in_an_answer_a_log_line_a_run_record_or_an_alert(
     client: Client,
     logs: Capture,
