@@ -1,6 +1,7 @@
 """Secrets out of everything cronhooks writes: records, logs, answers, alerts.
 
-One algorithm for all of them: every configured token, and every other secret
+One algorithm for all of them: every configured token and authenticator
+secret (a signing secret, Vercel's CRON_SECRET), and every other secret
 the caller knows of (an alert channel's webhook URL, a job's heartbeat URL),
 is replaced whole by ``[redacted]``.
 """
@@ -23,10 +24,13 @@ _SECRET_NAME_RE = re.compile(r"token|secret|passw|auth|key|credential", re.IGNOR
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without any configured token nor any of ``secrets``."""
+    from cronhooks.authenticators import authenticator_secrets
+
     # Longest first, so a secret containing another (a token and its prefix,
     # a URL and the same URL without its query) is removed whole rather than
     # leaving its tail behind.
-    for secret in sorted({*conf.tokens, *secrets} - {""}, key=len, reverse=True):
+    known = {*conf.tokens, *authenticator_secrets(), *secrets} - {""}
+    for secret in sorted(known, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
 

@@ -16,7 +16,8 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from cronhooks import responses
-from cronhooks.auth import authenticate
+from cronhooks.auth import authenticate, trigger_methods
+from cronhooks.authenticators import Authenticator
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
     AuthenticationFailed,
@@ -217,12 +218,13 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
     # anyone can send them, and the run history is not theirs to fill.
     authenticated = False
     try:
-        failed = authentication_failure(request)
+        accepted_by, failed = authentication(request)
         authenticated = failed is None
         if failed is not None:
             check_client(request)
-        if request.method != "POST":
-            raise MethodNotAllowed(str(request.method), ("POST",))
+        methods = trigger_methods(accepted_by)
+        if request.method not in methods:
+            raise MethodNotAllowed(str(request.method), methods)
         if failed is not None:
             record_auth_failure(request)
             raise failed
@@ -311,8 +313,8 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def _health(request: HttpRequest, correlation: str) -> JsonResponse:
-    failed = authentication_failure(request)
     try:
+        failed = authentication_failure(request)
         if failed is not None:
             check_client(request)
         if request.method not in ("GET", "HEAD"):
@@ -335,16 +337,23 @@ def _health(request: HttpRequest, correlation: str) -> JsonResponse:
         except DatabaseError:
             # Already reported by the database check; the rest still helps.
             body["jobs"] = None
-    elif "Authorization" in request.headers:
-        # A wrong token still gets the anonymous answer, but is logged and
-        # counted: the detail answer would tell a guesser it had found one.
+    elif failed.presented:
+        # A wrong credential still gets the anonymous answer, but is logged
+        # and counted: the detail answer would tell a guesser it had found one.
         logger.warning("health_auth_failed", error=failed.message)
         record_auth_failure(request)
     return _respond(body, status=200 if healthy else 503, correlation=correlation)
 
 
 def authentication_failure(request: HttpRequest) -> AuthenticationFailed | None:
-    """Why the request is not authenticated, or None when it is.
+    """Why the request is not authenticated, or None when it is."""
+    return authentication(request)[1]
+
+
+def authentication(
+    request: HttpRequest,
+) -> tuple[Authenticator | None, AuthenticationFailed | None]:
+    """Which authenticator accepts the request, or why none does.
 
     Only requests without a valid token are limited per address: a Worker
     shares its egress addresses with every other Cloudflare customer, so a
@@ -353,7 +362,6 @@ def authentication_failure(request: HttpRequest) -> AuthenticationFailed | None:
     characters is hopeless with or without a limit.
     """
     try:
-        authenticate(request)
+        return authenticate(request), None
     except AuthenticationFailed as error:
-        return error
-    return None
+        return None, error

@@ -122,7 +122,7 @@ def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
         compared.append((a, b))
         return a == b
 
-    monkeypatch.setattr("cronhooks.auth.hmac.compare_digest", spy)
+    monkeypatch.setattr("cronhooks.authenticators.bearer.hmac.compare_digest", spy)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("cronhooks.conf.Settings.tokens", (TOKEN, OTHER_TOKEN))
         assert token_matches(TOKEN)
