@@ -105,3 +105,13 @@ INTERVAL: dict[str, Any] = {
     },
     "background": True,
 }
+
+
+def leak_signing_secret() -> None:
+    [entry] = [
+        entry
+        for entry in settings.CRONHOOKS["AUTHENTICATORS"]
+        if entry["BACKEND"].endswith("SignatureAuthenticator")
+    ]
+    secret = entry["OPTIONS"]["SECRETS"][0]
+    raise RuntimeError(f"upstream rejected X-Signing-Secret: {secret}")
