@@ -329,10 +329,6 @@ def test_an_authenticator_never_shows_its_options() -> None:
     vercel = VercelCronAuthenticator(SECRETS=["s" * 20])
 
     assert repr(vercel) == "<VercelCronAuthenticator>"
-    assert vercel.describe() == {
-        "authenticator": "VercelCronAuthenticator",
-        "tokens": "1",
-    }
 
 
 def test_the_base_class_refuses_options_it_does_not_take() -> None:

@@ -12,16 +12,17 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
+from django.test import AsyncRequestFactory, Client
 from django.utils import timezone
 
+from cronhooks.authenticators import authenticators
 from cronhooks.authenticators.signature import (
     EXPIRY_SLACK,
     SIGNATURE_HEADER,
     parse_signature,
     sign,
 )
-from cronhooks.exceptions import AuthenticationFailed
+from cronhooks.exceptions import AuthenticationFailed, BodyTooLarge
 from cronhooks.models import JobRun, UsedSignature
 from cronhooks.redaction import redact
 from cronhooks.testing import signature_headers
@@ -267,6 +268,34 @@ def test_a_body_over_djangos_own_limit_is_413(client: Client, settings: Any) -> 
     response = post(client, "/cron/echo", headers, body)
 
     assert response.status_code == 413
+
+
+def test_a_body_without_a_length_is_still_held_to_the_limit(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "MAX_BODY_SIZE": 10}
+    signing(settings)
+    body = b'{"count": 3, "word": "toolong"}'
+    # Sent chunked, under ASGI: no Content-Length to refuse it by.
+    request = AsyncRequestFactory().post(
+        "/cron/echo",
+        data=body,
+        content_type="application/json",
+        headers=signature_headers("/cron/echo", body=body),
+    )
+    del request.META["CONTENT_LENGTH"]
+    [_, authenticator] = authenticators()
+
+    with pytest.raises(BodyTooLarge):
+        authenticator.authenticate(request)
+
+
+def test_signature_headers_needs_a_configured_secret(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "AUTHENTICATORS": [BEARER]}
+
+    with pytest.raises(ValueError, match="No SignatureAuthenticator"):
+        signature_headers("/cron/ping")
+    assert signature_headers("/cron/ping", secret=SECRET, timestamp=5) == {
+        SIGNATURE_HEADER: sign(SECRET, "POST", "/cron/ping", timestamp=5)
+    }
 
 
 def test_a_signed_health_request_gets_the_detail(client: Client) -> None:

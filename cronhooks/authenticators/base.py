@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -121,10 +121,6 @@ class Authenticator(ABC):
         request (``cronhooks list`` on a CI runner) skip these.
         """
         return []
-
-    def describe(self) -> Mapping[str, str]:
-        """Safe facts for the health detail view (never a secret)."""
-        return {"authenticator": type(self).__name__}
 
 
 def describe_problems(

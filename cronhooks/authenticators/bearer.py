@@ -89,9 +89,6 @@ class BearerAuthenticator(Authenticator):
     def secrets(self) -> Sequence[str]:
         return self.tokens()
 
-    def describe(self) -> dict[str, str]:
-        return {**super().describe(), "tokens": str(len(self.tokens()))}
-
 
 class SecretBearerAuthenticator(BearerAuthenticator):
     """A bearer authenticator with secrets of its own (``SECRETS``), rather

@@ -295,13 +295,6 @@ class SignatureAuthenticator(Authenticator):
             return ["OPTIONS['SECRETS'] is empty, so it accepts no request."]
         return describe_problems(problems, "Signing secret", MIN_TOKEN_LENGTH)
 
-    def describe(self) -> dict[str, str]:
-        return {
-            **super().describe(),
-            "tolerance": str(self.tolerance),
-            "replay_store": self.store.describe(),
-        }
-
 
 def _body(request: HttpRequest) -> bytes:
     """The raw body, within ``MAX_BODY_SIZE``: it must be read to be verified."""
