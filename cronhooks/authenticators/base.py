@@ -16,8 +16,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig
 from django.http import HttpRequest
+
+from cronhooks.conf import conf
+from cronhooks.exceptions import BodyTooLarge
 
 # What a header can carry: printable ASCII without spaces.
 SENDABLE = re.compile(r"[\x21-\x7e]+")
@@ -143,3 +146,23 @@ def describe_problems(
                 "are required."
             )
     return messages
+
+
+def read_body(request: HttpRequest) -> bytes:
+    """The raw body, within ``MAX_BODY_SIZE``: it must be read to be verified."""
+    limit = conf.max_body_size
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    too_large = BodyTooLarge(f"The body is larger than {limit} bytes.")
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > len(str(limit)) or int(declared) > limit)
+    ):
+        raise too_large
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise too_large from None
+    if len(body) > limit:
+        raise too_large
+    return body

@@ -26,18 +26,18 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
-from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, IntegrityError, router, transaction
 from django.http import HttpRequest
 
 from cronhooks.authenticators.base import (
     Authenticator,
     describe_problems,
+    read_body,
     secret_problems,
     usable_secrets,
 )
-from cronhooks.conf import MIN_TOKEN_LENGTH, conf
-from cronhooks.exceptions import AuthenticationFailed, BackendUnavailable, BodyTooLarge
+from cronhooks.conf import MIN_TOKEN_LENGTH
+from cronhooks.exceptions import AuthenticationFailed, BackendUnavailable
 from cronhooks.log import get_logger
 
 logger = get_logger()
@@ -213,7 +213,7 @@ class SignatureAuthenticator(Authenticator):
                 "when it is sent."
             )
         message = signed_message(
-            timestamp, str(request.method), request.get_full_path(), _body(request)
+            timestamp, str(request.method), request.get_full_path(), read_body(request)
         )
         if not self._matches(message, digests):
             raise AuthenticationFailed("Invalid signature.")
@@ -294,23 +294,3 @@ class SignatureAuthenticator(Authenticator):
         if not self._secrets and not problems:
             return ["OPTIONS['SECRETS'] is empty, so it accepts no request."]
         return describe_problems(problems, "Signing secret", MIN_TOKEN_LENGTH)
-
-
-def _body(request: HttpRequest) -> bytes:
-    """The raw body, within ``MAX_BODY_SIZE``: it must be read to be verified."""
-    limit = conf.max_body_size
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    too_large = BodyTooLarge(f"The body is larger than {limit} bytes.")
-    if (
-        declared.isascii()
-        and declared.isdigit()
-        and (len(declared) > len(str(limit)) or int(declared) > limit)
-    ):
-        raise too_large
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise too_large from None
-    if len(body) > limit:
-        raise too_large
-    return body
