@@ -11,7 +11,11 @@ from django.http import HttpRequest
 from cronhooks.authenticators import Authenticator, authenticators
 from cronhooks.authenticators.base import SENDABLE as TOKEN_CHARACTERS
 from cronhooks.authenticators.base import SecretProblem, secret_problems
-from cronhooks.authenticators.bearer import BearerAuthenticator, matches_any
+from cronhooks.authenticators.bearer import (
+    BearerAuthenticator,
+    SecretBearerAuthenticator,
+    matches_any,
+)
 from cronhooks.conf import MIN_TOKEN_LENGTH, conf
 from cronhooks.exceptions import AuthenticationFailed
 
@@ -46,7 +50,11 @@ def token_matches(candidate: str) -> bool:
 def reads_tokens(configured: Iterable[Authenticator] | None = None) -> bool:
     """Whether an authenticator accepts ``CRONHOOKS["TOKENS"]`` (the default)."""
     configured = authenticators() if configured is None else configured
-    return any(type(a) is BearerAuthenticator for a in configured)
+    return any(
+        isinstance(a, BearerAuthenticator)
+        and not isinstance(a, SecretBearerAuthenticator)
+        for a in configured
+    )
 
 
 def authenticate(request: HttpRequest) -> Authenticator:

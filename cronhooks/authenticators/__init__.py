@@ -38,10 +38,8 @@ class AuthenticatorHandler(BackendHandler[Authenticator]):
         return [str(position) for position in range(len(conf.authenticators))]
 
     def entry(self, alias: str) -> tuple[str, dict[str, Any]]:
-        entries = conf.authenticators
         position = int(alias)
-        entry = entries[position] if position < len(entries) else None
-        return self.parse_entry(position, entry)
+        return self.parse_entry(position, conf.authenticators[position])
 
     @staticmethod
     def parse_entry(position: int, entry: object) -> tuple[str, dict[str, Any]]:
