@@ -628,9 +628,9 @@ def round_trips(services: Services) -> dict[str, Any]:
 
 
 def profile(triggers: int, health_calls: int) -> dict[str, Any]:
-    """Either part is skipped when its count is 0."""
     """cProfile over in-process triggers per lock backend and over /health:
-    the top functions by own time and the cronhooks ones by cumulative time."""
+    the top functions by own time and the cronhooks ones by cumulative time.
+    Either part is skipped when its count is 0."""
     from django.test import Client
 
     client = Client()

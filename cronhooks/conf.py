@@ -201,6 +201,13 @@ SETTINGS: dict[str, Setting] = {
             "Seconds an Idempotency-Key is remembered.",
         ),
         Setting(
+            "HEALTH_JOBS",
+            (int,),
+            100,
+            "Jobs per page of /health's detail, those needing attention first.",
+            minimum=1,
+        ),
+        Setting(
             "BASE_URL",
             (str,),
             "",
@@ -322,6 +329,10 @@ class Settings:
     @property
     def retention_days(self) -> int:
         return int(self.value("RETENTION_DAYS"))
+
+    @property
+    def health_jobs(self) -> int:
+        return int(self.value("HEALTH_JOBS"))
 
     @property
     def idempotency_retention(self) -> int:

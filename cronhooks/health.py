@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,20 +99,24 @@ def lock_backend_description() -> Mapping[str, str] | None:
         return None
 
 
-def check_critical_jobs() -> CheckResult:
+def check_critical_jobs(
+    statuses: Mapping[str, JobStatus] | None = None,
+) -> CheckResult:
     """Critical jobs that are overdue, stalled in the queue, or whose last run
     failed.
 
-    Only critical jobs are read, and none at all when there are none, so an
-    anonymous /health stays cheap.
+    Judged from ``statuses`` when the caller has them (the detail answer reads
+    every job's anyway); else only critical jobs are read, and none at all
+    when there are none, so an anonymous /health stays cheap.
     """
     critical = [job for job in all_jobs().values() if job.critical]
     if not critical:
         return CheckResult("critical_jobs", True, "none declared")
-    try:
-        statuses = job_statuses(critical)
-    except DatabaseError:
-        return CheckResult("critical_jobs", False, "run history unavailable")
+    if statuses is None:
+        try:
+            statuses = job_statuses(critical)
+        except DatabaseError:
+            return CheckResult("critical_jobs", False, "run history unavailable")
     problems = [
         f"{name} {_problem(status)}"
         for name, status in statuses.items()
@@ -137,11 +142,15 @@ CHECKS: tuple[Callable[[], CheckResult], ...] = (
 )
 
 
-def run_checks() -> list[CheckResult]:
+def run_checks(statuses: Mapping[str, JobStatus] | None = None) -> list[CheckResult]:
+    """Every check; the critical jobs judged from ``statuses`` when given."""
     results = []
     for check in CHECKS:
         try:
-            results.append(check())
+            if check is check_critical_jobs and statuses is not None:
+                results.append(check_critical_jobs(statuses))
+            else:
+                results.append(check())
         # A health endpoint must answer even when a check has a bug.
         except Exception:
             logger.exception("health_check_crashed", check=check.__name__)
@@ -153,15 +162,45 @@ def run_checks() -> list[CheckResult]:
 def job_report(
     statuses: Mapping[str, JobStatus] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every valid job, where it stands against its schedule, in one query."""
-    report = {}
-    for name, status in (job_statuses() if statuses is None else statuses).items():
-        job = status.job
-        report[name] = {
-            "description": job.description,
-            "enabled": job.active,
-            "runs": job.target,
-            "schedule": job.schedule or None,
-            **status.as_dict(),
-        }
-    return report
+    """Every valid job, where it stands against its schedule, in one query;
+    the jobs needing attention first."""
+    statuses = job_statuses() if statuses is None else statuses
+    return {status.job.name: _job_entry(status) for status in _by_attention(statuses)}
+
+
+def job_page(
+    statuses: Mapping[str, JobStatus], page: int, per_page: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """One page of ``job_report``, and what the page leaves out.
+
+    Ten thousand jobs would make /health megabytes long; a page names the
+    jobs that need attention first, and the summary counts them all.
+    """
+    ordered = _by_attention(statuses)
+    listed = ordered[(page - 1) * per_page : page * per_page]
+    states = Counter(status.state for status in ordered)
+    summary = {
+        "total": len(ordered),
+        "page": page,
+        "pages": max(1, -(-len(ordered) // per_page)),
+        "per_page": per_page,
+        "states": dict(sorted(states.items())),
+    }
+    return {status.job.name: _job_entry(status) for status in listed}, summary
+
+
+def _by_attention(statuses: Mapping[str, JobStatus]) -> list[JobStatus]:
+    return sorted(
+        statuses.values(), key=lambda status: (status.attention, status.job.name)
+    )
+
+
+def _job_entry(status: JobStatus) -> dict[str, Any]:
+    job = status.job
+    return {
+        "description": job.description,
+        "enabled": status.active,
+        "runs": job.target,
+        "schedule": status.schedule or None,
+        **status.as_dict(),
+    }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import RowNumber
 
 
@@ -17,8 +20,35 @@ class JobRunQuerySet(models.QuerySet["JobRun"]):
 
     def last_runs(self, jobs: Iterable[str]) -> dict[str, JobRun]:
         """Job name -> its last executed run, in one query."""
-        runs = self.filter(job__in=list(jobs)).executed().latest_per_job()
-        return {run.job: run for run in runs}
+        return {
+            job: latest.last_run
+            for job, latest in self.latest_runs(jobs).items()
+            if latest.last_run is not None
+        }
+
+    def latest_runs(self, jobs: Iterable[str]) -> dict[str, LatestRuns]:
+        """Each job's last executed run, last success and last failure, in
+        one query.
+
+        On PostgreSQL and SQLite each is one descent of a partial index
+        (see ``Meta.indexes``) per job, so the cost follows the number of
+        jobs, never the size of the history. Elsewhere a window query over
+        the jobs' history answers the same.
+        """
+        names = sorted(set(jobs))
+        connection = connections[self.db]
+        if connection.vendor in _JOB_NAMES:
+            runs: Iterable[JobRun] = self.raw(*_latest_runs_sql(connection, names))
+        else:
+            runs = self.filter(job__in=names).executed().latest_per_job(by_status=True)
+        latest: dict[str, LatestRuns] = {}
+        for run in sorted(runs, key=_newness, reverse=True):
+            found = latest.setdefault(run.job, LatestRuns(last_run=run))
+            if run.status == JobRun.Status.SUCCEEDED and found.last_success is None:
+                found.last_success = run
+            elif run.status in FAILURES and found.last_failure is None:
+                found.last_failure = run
+        return latest
 
     def delete_in_batches(self, size: int) -> int:
         """Delete these runs ``size`` at a time; how many were deleted.
@@ -114,12 +144,24 @@ class JobRun(models.Model):
     class Meta:
         ordering = ["-started_at"]
         indexes = [
-            # "Last run of each job" skips refused triggers, which anyone
-            # can add without a token, and replays, which ran nothing.
+            # Each job's last run, last success and last failure: one index
+            # descent each (JobRunQuerySet.latest_runs), whatever the size of
+            # the history. "Last run" skips refused triggers, which anyone can
+            # add without a token, and replays, which ran nothing.
             models.Index(
-                fields=["job", "-started_at"],
+                fields=["job", "-started_at", "-id"],
                 name="cronhooks_run_job_executed",
                 condition=~models.Q(status__in=["rejected", "replayed"]),
+            ),
+            models.Index(
+                fields=["job", "-started_at", "-id"],
+                name="cronhooks_run_job_succeeded",
+                condition=models.Q(status="succeeded"),
+            ),
+            models.Index(
+                fields=["job", "-started_at", "-id"],
+                name="cronhooks_run_job_failed",
+                condition=models.Q(status__in=["failed", "timed_out", "abandoned"]),
             ),
             models.Index(fields=["started_at"], name="cronhooks_run_started"),
         ]
@@ -163,6 +205,55 @@ FINISHED = (
     JobRun.Status.ABANDONED,
 )
 FAILURES = (JobRun.Status.FAILED, JobRun.Status.TIMED_OUT, JobRun.Status.ABANDONED)
+
+
+@dataclass
+class LatestRuns:
+    """A job's newest runs, as /health and `cronhooks status` judge it by."""
+
+    last_run: JobRun
+    last_success: JobRun | None = None
+    last_failure: JobRun | None = None
+
+
+# The job names as a table of one column "job", from one JSON parameter: any
+# number of jobs in one statement, whatever the backend's parameter limit.
+_JOB_NAMES = {
+    "postgresql": "SELECT jsonb_array_elements_text(%s::jsonb) AS job",
+    "sqlite": "SELECT value AS job FROM json_each(%s)",
+}
+# Each is the condition of one of JobRun's partial indexes. Spelt as
+# literals (fixed statuses, not input): a database only uses a partial index
+# for a query whose WHERE visibly implies the index's, which a parameter
+# does not.
+_LATEST = (
+    f"NOT (x.status IN {tuple(map(str, NOT_EXECUTED))})",
+    f"x.status = '{JobRun.Status.SUCCEEDED}'",
+    f"x.status IN {tuple(map(str, FAILURES))}",
+)
+
+
+def _latest_runs_sql(connection: Any, names: list[str]) -> tuple[str, list[Any]]:
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    select_names = _JOB_NAMES[connection.vendor]
+    # A correlated subquery per job: an index descent that stops at the
+    # first row, where a join or a window would read every row of the job.
+    # Only the model's table and the constants above are spelt into the
+    # SQL; the job names travel as the one parameter.
+    branches = " UNION ALL ".join(
+        f"SELECT (SELECT x.id FROM {table} x WHERE x.job = n.job AND "  # noqa: S608
+        f"{condition} ORDER BY x.started_at DESC, x.id DESC LIMIT 1) FROM names n"
+        for condition in _LATEST
+    )
+    sql = (
+        f"WITH names AS ({select_names}) SELECT * FROM {table} WHERE id IN ({branches})"  # noqa: S608, E501
+    )
+    return sql, [json.dumps(names)]
+
+
+def _newness(run: JobRun) -> tuple[Any, uuid.UUID]:
+    # The order of the index: ties in started_at go to the greater id.
+    return (run.started_at, run.id)
 
 
 class IdempotencyKey(models.Model):

@@ -20,27 +20,43 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cronsim import CronSim
 from django.utils import timezone
 
+from cronhooks.conf import conf
 from cronhooks.jobs import Job, all_jobs
 from cronhooks.liveness import holder_gone, queue_expired
-from cronhooks.models import FAILURES, JobRun
+from cronhooks.models import JobRun
 
 
 def previous_tick(schedule: str, at: datetime) -> datetime:
     """The latest tick of ``schedule`` at or before ``at``."""
     # cronsim's reverse iteration starts strictly before the given time.
-    after = at.replace(microsecond=0) + timedelta(seconds=1)
+    return _tick_before(schedule, at.replace(microsecond=0) + timedelta(seconds=1))
+
+
+# Ten thousand jobs share a few schedules and graces: one /health asks for
+# each (schedule, second) once, and the cache forgets them as time moves on.
+@lru_cache(maxsize=4096)
+def _tick_before(schedule: str, after: datetime) -> datetime:
     return next(CronSim(schedule, after, reverse=True))
+
+
+# The states that need someone to look.
+PROBLEMS = frozenset({"stalled", "abandoned", "overdue", "failing"})
 
 
 @dataclass(frozen=True)
 class JobStatus:
     job: Job
     now: datetime
+    # The job's cron expression in this ENVIRONMENT (or "") and whether it
+    # may run, read from the settings once for all jobs.
+    schedule: str
+    active: bool
     last_run: JobRun | None
     last_success: JobRun | None
     last_failure: JobRun | None
@@ -49,22 +65,24 @@ class JobStatus:
 
     @property
     def next_run(self) -> datetime | None:
-        return self.job.next_run(self.now) if self.job.active else None
+        if not self.active or not self.schedule:
+            return None
+        return next(CronSim(self.schedule, self.now))
 
     @property
     def missed_tick(self) -> datetime | None:
         """The tick that has gone unserved past its grace, if any."""
-        if not self.job.active or not self.job.schedule:
+        # Never succeeded: its ticks count from its latest failure, or from
+        # the run in progress when it has not failed yet; never run: pending.
+        finished = self.last_success and self.last_success.finished_at
+        seen = self.last_failure or self.last_run
+        if not self.active or not self.schedule or not (finished or seen):
             return None
         tick = previous_tick(
-            self.job.schedule, self.now - timedelta(seconds=self.job.grace)
+            self.schedule, self.now - timedelta(seconds=self.job.grace)
         )
-        finished = self.last_success and self.last_success.finished_at
         if finished:
             return None if finished >= tick else tick
-        # Never succeeded: its ticks count from its latest failure, or from
-        # the run in progress when it has not failed yet.
-        seen = self.last_failure or self.last_run
         return tick if seen is not None and seen.started_at <= tick else None
 
     @property
@@ -91,7 +109,7 @@ class JobStatus:
 
     @property
     def state(self) -> str:
-        if not self.job.active:
+        if not self.active:
             return "disabled"
         if self.stalled:
             return "stalled"
@@ -103,18 +121,29 @@ class JobStatus:
             return "overdue"
         if self.failing:
             return "failing"
-        if not self.job.schedule:
+        if not self.schedule:
             return "manual"
         if self.last_run is None:
             return "pending"
         return "ok"
 
     @property
+    def attention(self) -> int:
+        """How soon someone should look, 0 first: a critical job's problem,
+        then any problem, then a run in progress, then the rest."""
+        if self.critical_problem:
+            return 0
+        state = self.state
+        if state in PROBLEMS:
+            return 1
+        return 2 if state in ("running", "queued") else 3
+
+    @property
     def critical_problem(self) -> bool:
         """What turns /health 503 and `cronhooks status` non-zero."""
         # A job switched off (or all jobs) is off on purpose, failing or not.
         return (
-            self.job.active
+            self.active
             and self.job.critical
             and (self.overdue or self.failing or self.stalled)
         )
@@ -174,19 +203,12 @@ def job_statuses(
     """
     selected = list(all_jobs().values() if jobs is None else jobs)
     now = now or timezone.now()
-    latest: dict[str, dict[str, JobRun]] = {}
-    # executed() is the condition of the run history's partial index.
-    for run in (
-        JobRun.objects.filter(job__in=[job.name for job in selected])
-        .executed()
-        .latest_per_job(by_status=True)
-    ):
-        latest.setdefault(run.job, {})[run.status] = run
+    environment, enabled = conf.environment, conf.enabled
+    latest = JobRun.objects.latest_runs(job.name for job in selected)
     statuses = {}
     for job in selected:
-        runs = latest.get(job.name, {})
-        failures = [runs[status] for status in FAILURES if status in runs]
-        last_run = max(runs.values(), key=_newest, default=None)
+        runs = latest.get(job.name)
+        last_run = None if runs is None else runs.last_run
         abandoned = False
         if (
             last_run is not None
@@ -197,13 +219,11 @@ def job_statuses(
         statuses[job.name] = JobStatus(
             job=job,
             now=now,
+            schedule=job.schedule_in(environment),
+            active=job.enabled and enabled,
             last_run=last_run,
-            last_success=runs.get(JobRun.Status.SUCCEEDED),
-            last_failure=max(failures, key=_newest, default=None),
+            last_success=None if runs is None else runs.last_success,
+            last_failure=None if runs is None else runs.last_failure,
             last_run_abandoned=abandoned,
         )
     return statuses
-
-
-def _newest(run: JobRun) -> tuple[datetime, str]:
-    return (run.started_at, run.run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
@@ -29,7 +30,7 @@ from cronhooks.exceptions import (
     TriggerRejected,
     UnknownRun,
 )
-from cronhooks.health import job_report, lock_backend_description, run_checks
+from cronhooks.health import job_page, lock_backend_description, run_checks
 from cronhooks.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, idempotency_key
 from cronhooks.log import correlation_id, get_logger
 from cronhooks.models import JobRun
@@ -42,6 +43,7 @@ from cronhooks.ratelimit import (
 from cronhooks.runs import Outcome, Trigger, reject, run_job
 from cronhooks.runs.outcome import run_json
 from cronhooks.runs.tasks import runs_in_workers
+from cronhooks.status import job_statuses
 
 CORRELATION_HEADER = "X-Correlation-ID"
 # RFC 7240: a preference token, optionally "=value", each preference
@@ -319,9 +321,16 @@ def _health(request: HttpRequest, correlation: str) -> JsonResponse:
             check_client(request)
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowed(str(request.method), ("GET", "HEAD"))
+        page = _page_number(request) if failed is None else 1
     except TriggerRejected as rejection:
         return _refusal(rejection, correlation)
-    results = run_checks()
+    statuses = None
+    if failed is None:
+        # Read once, for the critical jobs' check and the detail alike; with
+        # the database down, the database check says so and the rest helps.
+        with suppress(DatabaseError):
+            statuses = job_statuses()
+    results = run_checks(statuses)
     healthy = all(result.ok for result in results)
     body: dict[str, Any] = {"status": "healthy" if healthy else "unhealthy"}
     if failed is None:
@@ -332,17 +341,27 @@ def _health(request: HttpRequest, correlation: str) -> JsonResponse:
         body["enabled"] = conf.enabled
         body["environment"] = conf.environment
         body["locks"] = lock_backend_description()
-        try:
-            body["jobs"] = job_report()
-        except DatabaseError:
-            # Already reported by the database check; the rest still helps.
-            body["jobs"] = None
+        body["jobs"] = body["jobs_summary"] = None
+        if statuses is not None:
+            body["jobs"], body["jobs_summary"] = job_page(
+                statuses, page, conf.health_jobs
+            )
     elif failed.presented:
         # A wrong credential still gets the anonymous answer, but is logged
         # and counted: the detail answer would tell a guesser it had found one.
         logger.warning("health_auth_failed", error=failed.message)
         record_auth_failure(request)
     return _respond(body, status=200 if healthy else 503, correlation=correlation)
+
+
+def _page_number(request: HttpRequest) -> int:
+    """Which page of the jobs /health's detail lists: ``?page=N``, from 1."""
+    value = request.GET.get("page", "1")
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 10**6:
+        raise InvalidParameters(
+            "'page' must be a whole number from 1.", details={"page": "invalid"}
+        )
+    return int(value)
 
 
 def authentication_failure(request: HttpRequest) -> AuthenticationFailed | None:

@@ -16,3 +16,13 @@ class RunHistoryRouter:
 
     db_for_read = _route
     db_for_write = _route
+
+
+class PostgresHistoryRouter:
+    """cronhooks' models on the "postgres" alias, the project's elsewhere."""
+
+    def _route(self, model: type[Model], **hints: Any) -> str | None:
+        return "postgres" if model._meta.app_label == "cronhooks" else None
+
+    db_for_read = _route
+    db_for_write = _route

@@ -283,3 +283,63 @@ def test_a_critical_job_with_the_history_down_is_unhealthy_saying_so(
     assert detail.json()["jobs"] is None
     proxied_history.restart()
     assert client.get("/health").status_code == 200
+
+
+def test_the_detail_lists_jobs_needing_attention_first_a_page_at_a_time(
+    client: Client, auth: dict[str, str], settings: Any
+) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "HEALTH_JOBS": 2}
+    trigger(client, "ping")
+    trigger(client, "boom")  # failing: listed first
+
+    pages = [
+        client.get("/health", {"page": page}, headers=auth).json()
+        for page in range(1, 100)
+    ]
+
+    first = pages[0]
+    total = first["jobs_summary"]["total"]
+    assert list(first["jobs"])[0] == "boom"
+    assert first["jobs_summary"]["states"]["failing"] == 1
+    assert sum(first["jobs_summary"]["states"].values()) == total
+    assert first["jobs_summary"]["pages"] == -(-total // 2)
+    listed = [name for page in pages for name in page["jobs"]]
+    assert len(listed) == len(set(listed)) == total
+    assert all(len(page["jobs"]) <= 2 for page in pages)
+    # Past the last page: no jobs, still the summary.
+    assert pages[-1]["jobs"] == {}
+    assert pages[-1]["jobs_summary"]["page"] == 99
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "x", "1.5", "\u0661", "", "10000000"])
+def test_a_page_that_is_not_a_whole_number_from_1_is_refused(
+    client: Client, auth: dict[str, str], page: str
+) -> None:
+    response = client.get("/health", {"page": page}, headers=auth)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_parameters"
+    assert response.json()["error"]["details"] == {"page": "invalid"}
+
+
+def test_anonymous_callers_may_send_any_page(client: Client) -> None:
+    # They get no list to page through: the parameter is ignored.
+    assert client.get("/health", {"page": "x"}).json() == {"status": "healthy"}
+
+
+def test_health_detail_reads_every_jobs_history_once_with_critical_jobs(
+    client: Client, auth: dict[str, str], settings: Any
+) -> None:
+    jobs = settings.CRONHOOKS["JOBS"]
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "JOBS": {**jobs, "ping": {**jobs["ping"], "critical": True}},
+    }
+    trigger(client, "ping")
+
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get("/health", headers=auth).json()
+
+    assert body["checks"]["critical_jobs"] == {"ok": True, "detail": "ok"}
+    # SELECT 1, the lock table, then the last runs of every job.
+    assert len(queries) == 3

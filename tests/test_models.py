@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cronhooks.models import IdempotencyKey, JobLock, JobRun
+from cronhooks import models
+from cronhooks.models import IdempotencyKey, JobLock, JobRun, LatestRuns
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +61,66 @@ def test_an_idempotency_key_and_a_lock_say_which_job_they_belong_to() -> None:
 
     assert str(key) == "nightly key tick-42"
     assert str(lock) == "lock of nightly"
+
+
+def record(job: str, status: str, started: datetime, run_id: int) -> JobRun:
+    return JobRun.objects.create(
+        id=uuid.UUID(int=run_id),
+        job=job,
+        status=status,
+        source="http",
+        correlation_id="c",
+        started_at=started,
+    )
+
+
+@pytest.fixture(params=["indexed", "window"])
+def strategy(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The indexed query (PostgreSQL, SQLite) and the window query that other
+    databases get must answer alike."""
+    if request.param == "window":
+        monkeypatch.setattr(models, "_JOB_NAMES", {})
+    return str(request.param)
+
+
+def test_latest_runs_are_each_jobs_last_run_success_and_failure(strategy: str) -> None:
+    now = timezone.now()
+    record("a", "succeeded", now - timedelta(minutes=30), 1)
+    success = record("a", "succeeded", now - timedelta(minutes=20), 2)
+    record("a", "failed", now - timedelta(minutes=15), 3)
+    failure = record("a", "timed_out", now - timedelta(minutes=10), 4)
+    last = record("a", "running", now - timedelta(minutes=5), 5)
+    # Refusals and replays are not runs, however recent.
+    record("a", "rejected", now, 6)
+    record("a", "replayed", now, 7)
+    only = record("b", "abandoned", now - timedelta(minutes=1), 8)
+    record("c", "rejected", now, 9)
+
+    latest = JobRun.objects.latest_runs(["a", "b", "c", "never-ran"])
+
+    assert latest == {
+        "a": LatestRuns(last_run=last, last_success=success, last_failure=failure),
+        "b": LatestRuns(last_run=only, last_success=None, last_failure=only),
+    }
+
+
+def test_runs_started_at_the_same_instant_are_ordered_by_id(strategy: str) -> None:
+    # As the index orders them, so both strategies pick the same run.
+    now = timezone.now()
+    record("a", "succeeded", now, 1)
+    second = record("a", "succeeded", now, 2)
+
+    assert JobRun.objects.latest_runs(["a"])["a"].last_success == second
+    assert JobRun.objects.last_runs(["a"]) == {"a": second}
+
+
+def test_latest_runs_of_thousands_of_jobs_are_one_query(strategy: str) -> None:
+    # One parameter for every name: no backend's parameter limit applies.
+    names = [f"job-{number}" for number in range(5000)]
+    ran = record("job-4999", "succeeded", timezone.now(), 1)
+
+    with CaptureQueriesContext(connection) as queries:
+        latest = JobRun.objects.latest_runs(names)
+
+    assert len(queries) == 1
+    assert latest == {"job-4999": LatestRuns(last_run=ran, last_success=ran)}

@@ -1,131 +1,169 @@
-"""Upstash QStash: Upstash-Signature JWTs signed here with HS256, as QStash
-signs them, with the current and the next signing key."""
+"""The QStash script: its schedule creation requests, read back with shlex,
+name the registry's URLs and crons, with the parameters as a JSON body; run
+by sh, each request carries the QStash token from the environment."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import time
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
-from django.test import Client
 
-from cronhooks.authenticators.qstash import QStashAuthenticator
-from cronhooks.models import JobRun
+from cronhooks.jobs import all_jobs
+from cronhooks.schedules.export import build_schedule, get_format
+from tests.settings import TOKEN
+from tests.stand_ins import CURL, StandIns
 
-pytestmark = pytest.mark.django_db
-
-CURRENT = "sig_current0123456789abcdefghijkl"
-NEXT = "sig_next0123456789abcdefghijklmnop"
-URL = "http://testserver/cron/echo?word=hi"
-BODY = b'{"count": 3}'
+BASE = "https://app.elections.dev"
+API = "https://qstash.upstash.io/v2/schedules/"
+JOBS: dict[str, Any] = {
+    "ee-recent": {
+        "command": "uk_create_elections_from_every_election",
+        "schedule": {"production": "*/5 * * * *", "staging": "*/15 * * * *"},
+    },
+    "mop-recent": {
+        "command": "uk_create_elections_from_every_election",
+        "params": {
+            "delta": {"type": "int", "default": 25, "option": "recently_updated_delta"}
+        },
+        "schedule": "33 23 * * *",
+    },
+    "echo": {
+        "command": "echo_params",
+        "params": {
+            "loud": {"type": "bool", "default": True},
+            "word": {"type": "str", "default": "it's"},
+            "count": {"type": "int"},
+        },
+        "schedule": "0 6 * * 1-5",
+    },
+    "paused": {"command": "echo_params", "schedule": "1 1 * * *", "enabled": False},
+    "by-hand": {"command": "echo_params"},
+}
 
 
 @pytest.fixture(autouse=True)
-def _qstash(settings: Any) -> None:
-    entry = {
-        "BACKEND": "cronhooks.authenticators.qstash.QStashAuthenticator",
-        "OPTIONS": {"CURRENT_SIGNING_KEY": CURRENT, "NEXT_SIGNING_KEY": NEXT},
-    }
-    settings.CRONHOOKS = {**settings.CRONHOOKS, "AUTHENTICATORS": [entry]}
+def registry(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": JOBS}
 
 
-def body_hash(body: bytes) -> str:
-    digest = hashlib.sha256(body).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def upstash_signature(key: str = CURRENT, **claims: Any) -> str:
-    now = int(time.time())
-    payload = {
-        "iss": "Upstash",
-        "sub": URL,
-        "exp": now + 300,
-        "nbf": now,
-        "iat": now,
-        "jti": "jwt_123",
-        "body": body_hash(BODY),
-        **claims,
-    }
-    return jwt.encode(payload, key, algorithm="HS256")
-
-
-def deliver(client: Client, signature: str, body: bytes = BODY) -> Any:
-    return client.post(
-        "/cron/echo?word=hi",
-        data=body,
-        content_type="application/json",
-        headers={"Upstash-Signature": signature},
+def script(environment: str = "production") -> str:
+    schedule_format = get_format("qstash")
+    return schedule_format.render(
+        build_schedule(schedule_format, all_jobs().values(), environment, BASE)
     )
 
 
-@pytest.mark.parametrize("key", [CURRENT, NEXT], ids=["current", "next"])
-def test_a_delivery_signed_with_either_key_runs_the_job(
-    client: Client, key: str
-) -> None:
-    response = deliver(client, upstash_signature(key))
-
-    assert response.status_code == 200, response.json()
-    assert JobRun.objects.get().params == {"count": 3, "word": "hi"}
-
-
-@pytest.mark.parametrize(
-    ("signature", "reason"),
-    [
-        (lambda: upstash_signature("sig_other0123456789abcdefghijklmn"), "no key"),
-        (lambda: upstash_signature(iss="Someone"), "issuer"),
-        (lambda: upstash_signature(exp=int(time.time()) - 10), "expired"),
-        (lambda: upstash_signature(nbf=int(time.time()) + 60), "not yet valid"),
-        (lambda: upstash_signature(sub="https://app.example.org/cron/x"), "URL"),
-        (lambda: upstash_signature(body=body_hash(b"{}")), "body"),
-        (lambda: "not-a-jwt", "Invalid Upstash-Signature"),
-    ],
-    ids=["key", "issuer", "expired", "early", "url", "body", "garbage"],
-)
-def test_a_delivery_qstash_did_not_sign_is_401(
-    client: Client, signature: Any, reason: str
-) -> None:
-    response = deliver(client, signature())
-
-    assert response.status_code == 401
-    message = response.json()["error"]["message"]
-    assert reason.lower() in message.lower()
-    assert CURRENT not in response.content.decode()
-    assert not JobRun.objects.exists()
+def requests(arguments: list[list[str]]) -> dict[str, dict[str, Any]]:
+    """Schedule id -> its destination, headers and body, from curl arguments."""
+    found = {}
+    for words in arguments:
+        headers = dict(
+            words[i + 1].split(": ", 1) for i, word in enumerate(words) if word == "-H"
+        )
+        data = words[words.index("--data") + 1] if "--data" in words else None
+        found[headers.pop("Upstash-Schedule-Id")] = {
+            "url": words[-1],
+            "headers": headers,
+            "body": None if data is None else json.loads(data),
+        }
+    return found
 
 
-def test_the_public_url_comes_from_BASE_URL_behind_a_proxy(
-    client: Client, settings: Any
-) -> None:
-    settings.CRONHOOKS = {**settings.CRONHOOKS, "BASE_URL": "https://app.example.org"}
-    signature = upstash_signature(sub="https://app.example.org/cron/echo?word=hi")
-
-    assert deliver(client, signature).status_code == 200
+def written_requests(text: str) -> dict[str, dict[str, Any]]:
+    commands = [
+        shlex.split(c, comments=True) for c in text.replace("\\\n", " ").splitlines()
+    ]
+    return requests([words for words in commands if words and words[0] == "curl"])
 
 
-def test_a_request_without_the_header_is_told_to_send_it(client: Client) -> None:
-    response = client.post("/cron/echo")
+def expected(environment: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for job in all_jobs().values():
+        cron = job.schedule_in(environment)
+        if not (job.enabled and cron):
+            continue
+        defaults = {
+            name: param.default
+            for name, param in job.params.items()
+            if param.default is not None
+        }
+        headers = {
+            "Authorization": "Bearer $QSTASH_TOKEN",
+            "Upstash-Cron": cron,
+            "Upstash-Method": "POST",
+            "Upstash-Retries": "0",
+        }
+        if defaults:
+            headers["Content-Type"] = "application/json"
+        found[f"cronhooks-{environment}-{job.name}"] = {
+            "url": f"{API}{BASE}/cron/{job.name}",
+            "headers": headers,
+            "body": defaults or None,
+        }
+    return found
 
-    assert response.status_code == 401
-    assert response.json()["error"]["message"] == "Missing 'Upstash-Signature' header."
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_each_job_gets_a_named_schedule_of_its_url_and_cron(environment: str) -> None:
+    assert written_requests(script(environment)) == expected(environment)
 
 
-def test_without_a_key_deliveries_are_refused(client: Client, settings: Any) -> None:
-    entry = {"BACKEND": "cronhooks.authenticators.qstash.QStashAuthenticator"}
-    settings.CRONHOOKS = {**settings.CRONHOOKS, "AUTHENTICATORS": [entry]}
+def test_parameter_defaults_are_the_typed_json_body() -> None:
+    found = written_requests(script())
 
-    response = deliver(client, upstash_signature())
-
-    assert response.status_code == 401
-    assert "No QStash signing key" in response.json()["error"]["message"]
+    assert found["cronhooks-production-mop-recent"]["body"] == {"delta": 25}
+    assert found["cronhooks-production-echo"]["body"] == {"loud": True, "word": "it's"}
 
 
-def test_its_options_are_checked_and_its_keys_redacted() -> None:
-    assert QStashAuthenticator(CLOCK_TOLERANCE=-1).check_configuration()
-    assert QStashAuthenticator().secret_problems()
-    authenticator = QStashAuthenticator(CURRENT_SIGNING_KEY=CURRENT, CLOCK_TOLERANCE=5)
-    assert authenticator.check_configuration() == []
-    assert authenticator.secret_problems() == []
-    assert list(authenticator.secrets()) == [CURRENT]
+def test_run_by_sh_each_request_carries_the_qstash_token(tmp_path: Path) -> None:
+    stand_ins = StandIns(tmp_path)
+    stand_ins.add("curl", CURL)
+
+    result = subprocess.run(
+        ["sh", "-c", script()],
+        env={
+            "PATH": f"{stand_ins.bin}{os.pathsep}{os.environ['PATH']}",
+            "STAND_IN_LOG": str(stand_ins.log),
+            "QSTASH_TOKEN": "qstash-token-for-the-test",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    sent = requests([call[1:] for call in stand_ins.calls()])
+    want = expected("production")
+    for request in want.values():
+        request["headers"]["Authorization"] = "Bearer qstash-token-for-the-test"
+    assert sent == want
+
+
+def test_it_stops_before_any_request_without_the_qstash_token(tmp_path: Path) -> None:
+    stand_ins = StandIns(tmp_path)
+    stand_ins.add("curl", CURL)
+
+    result = subprocess.run(
+        ["sh", "-c", script()],
+        env={
+            "PATH": f"{stand_ins.bin}{os.pathsep}{os.environ['PATH']}",
+            "STAND_IN_LOG": str(stand_ins.log),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "QSTASH_TOKEN: set QSTASH_TOKEN to your QStash token" in result.stderr
+    assert stand_ins.calls() == []
+
+
+def test_no_cronhooks_token_is_sent_to_upstash() -> None:
+    assert TOKEN not in script()
+    assert "CRONHOOKS_TOKEN" not in script()

@@ -20,6 +20,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from cronhooks.health import job_report
 from cronhooks.locks import get_backend
 from cronhooks.models import JobRun
 from cronhooks.status import job_statuses, previous_tick
@@ -515,3 +516,25 @@ def test_status_json_is_the_health_job_report(
 
     assert report["every-5"]["last_success"]["correlation_id"] == "every-5-115501"
     assert report == client.get("/health", headers=auth).json()["jobs"]
+
+
+def test_jobs_needing_attention_come_first_in_the_report(
+    clock: Clock, jobs: dict[str, Any]
+) -> None:
+    jobs["critical-late"] = {**JOBS["every-5"], "critical": True}
+    jobs["running"] = dict(JOBS["every-5"])
+    record("critical-late", "succeeded", utc(2026, 11, 16, 11, 0))
+    record("every-5", "succeeded", utc(2026, 11, 16, 11, 0))  # late, not critical
+    record("daily", "succeeded", utc(2026, 11, 16, 2, 6))  # ok
+    record("running", "running", utc(2026, 11, 16, 11, 59), seconds=None)
+
+    # Problems (the critical one first), a run in progress, then the rest,
+    # each group by name.
+    assert list(job_report()) == [
+        "critical-late",
+        "every-5",
+        "running",
+        "daily",
+        "manual",
+        "weekly",
+    ]

@@ -1,4 +1,5 @@
-"""``manage.py cronhooks list | run | status | wrangler | cleanup | prune``."""
+"""``manage.py cronhooks list | run | status | wrangler | schedule export |
+cleanup | prune``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,14 @@ from cronhooks.runs import Trigger, run_job
 from cronhooks.runs.outcome import run_json
 from cronhooks.runs.slots import abandon_orphans
 from cronhooks.runs.tasks import task_backend
+from cronhooks.schedules.export import (
+    FORMATS,
+    ExportError,
+    build_schedule,
+    drift,
+    get_format,
+    write,
+)
 from cronhooks.schedules.wrangler import (
     ENVIRONMENTS,
     WranglerConfigError,
@@ -151,6 +160,44 @@ class Command(BaseCommand):
                 "worker", help="Deprecated alias of `wrangler` (removed in 0.2)."
             )
         )
+        schedule = actions.add_parser(
+            "schedule", help="Schedules for other schedulers, from the job registry."
+        )
+        schedule_actions = schedule.add_subparsers(
+            dest="schedule_action", required=True
+        )
+        export = schedule_actions.add_parser(
+            "export",
+            help="Write one environment's schedule for GitHub Actions, Vercel, "
+            "Cloud Scheduler, QStash or crontab, or --check a file written before.",
+        )
+        export.add_argument("--format", required=True, choices=list(FORMATS))
+        export.add_argument(
+            "--environment",
+            default=None,
+            help="Whose schedules (default: CRONHOOKS['ENVIRONMENT']).",
+        )
+        export.add_argument(
+            "--base-url",
+            default=None,
+            help="The app's https URL the scheduler calls (default: "
+            "CRONHOOKS['BASE_URL']); vercel needs none.",
+        )
+        target = export.add_mutually_exclusive_group()
+        target.add_argument(
+            "--output",
+            type=Path,
+            metavar="FILE",
+            help="Write it into FILE (vercel: only the crons of a vercel.json) "
+            "instead of printing it.",
+        )
+        target.add_argument(
+            "--check",
+            type=Path,
+            metavar="FILE",
+            help="Change nothing; exit 1, showing the difference, if FILE has "
+            "drifted from the job registry.",
+        )
         status = actions.add_parser(
             "status",
             help="Show each job against its schedule (exit 2 when a critical job "
@@ -184,7 +231,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-checks", action="store_true", help="Skip system checks."
         )
-        for subcommand in [*actions.choices.values(), init]:
+        for subcommand in [*actions.choices.values(), init, export]:
             subcommand.add_argument(
                 "--skip-checks",
                 action="store_true",
@@ -218,6 +265,8 @@ class Command(BaseCommand):
                 environments(options["environments"]),
                 allow_placeholders=options["allow_placeholders"],
             )
+        elif action == "schedule":
+            self.export_schedule(options)
         elif action == "status" and options["run_id"]:
             self.show_run(options["run_id"], options["json"])
         elif action == "status":
@@ -471,6 +520,41 @@ When a schedule changes, run `manage.py cronhooks wrangler --dir {directory}`;
 in CI, `manage.py cronhooks wrangler --dir {directory} --check` fails when the
 Worker is out of sync or a BACKEND_BASE is unsafe."""
         )
+
+    def export_schedule(self, options: dict[str, Any]) -> None:
+        environment = options["environment"] or conf.environment
+        base_url = conf.base_url if options["base_url"] is None else options["base_url"]
+        check, output = options["check"], options["output"]
+        try:
+            schedule_format = get_format(options["format"])
+            schedule = build_schedule(
+                schedule_format, all_jobs().values(), environment, base_url
+            )
+            for skipped in schedule.skipped:
+                self.stderr.write(f"Skipped {skipped.job} ({skipped.reason}).")
+            if check is not None:
+                difference = drift(schedule_format, schedule, check)
+            elif output is not None:
+                written = write(schedule_format, schedule, output)
+        except ExportError as error:
+            raise CommandError(str(error)) from None
+        except OSError as error:
+            # A directory, a missing parent's permissions...: not a traceback.
+            raise CommandError(f"Cannot use {check or output}: {error}") from None
+        if check is not None and difference:
+            raise CommandError(
+                f"{check} has drifted from the job registry; write it again with "
+                f"`{schedule.command} --output {check}`:\n{difference}",
+                returncode=1,
+            )
+        if check is not None:
+            self.stdout.write(f"{check} is in sync with the job registry.")
+        elif output is None:
+            self.stdout.write(schedule_format.render(schedule), ending="")
+        elif written:
+            self.stdout.write(f"Wrote {output}")
+        else:
+            self.stdout.write(f"{output} was already in sync.")
 
     def check_all_but_tokens(self) -> None:
         """Django's system checks, but for the bearer tokens and other

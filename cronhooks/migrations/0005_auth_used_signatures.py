@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("cronhooks", "0003_background_runs"),
+        ("cronhooks", "0004_latest_run_indexes"),
     ]
 
     operations = [
