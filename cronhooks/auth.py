@@ -1,89 +1,98 @@
-"""Bearer-token authentication for the trigger and health views."""
+"""Authentication of the trigger, status and health views: the one entry
+the views call; each way of proving who one is lives in ``authenticators/``.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Iterable
 
 from django.http import HttpRequest
 
+from cronhooks.authenticators import Authenticator, authenticators
+from cronhooks.authenticators.base import SENDABLE as TOKEN_CHARACTERS
+from cronhooks.authenticators.base import SecretProblem, secret_problems
+from cronhooks.authenticators.bearer import (
+    BearerAuthenticator,
+    SecretBearerAuthenticator,
+    matches_any,
+)
 from cronhooks.conf import MIN_TOKEN_LENGTH, conf
 from cronhooks.exceptions import AuthenticationFailed
 
+__all__ = [
+    "TOKEN_CHARACTERS",
+    "TOKEN_QUERY_NAMES",
+    "TokenProblem",
+    "authenticate",
+    "reads_tokens",
+    "token_matches",
+    "token_problems",
+    "trigger_methods",
+]
+
 # Query-string names a client might try to slip a token through.
 TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "auth", "bearer", "api_key"})
-# What an Authorization header can carry: printable ASCII without spaces.
-TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+")
-_BEARER_RE = re.compile(rf"Bearer +({TOKEN_CHARACTERS.pattern})", re.IGNORECASE)
 
-
-@dataclass(frozen=True)
-class TokenProblem:
-    """Why a configured token cannot be used; it is named by its position in
-    ``CRONHOOKS["TOKENS"]`` (from 1), never shown."""
-
-    position: int
-    kind: Literal["not_a_string", "unsendable", "too_short"]
-    length: int = 0
+TokenProblem = SecretProblem
 
 
 def token_problems() -> list[TokenProblem]:
     """Every unusable entry of ``CRONHOOKS["TOKENS"]``: for the system checks
     at deploy time and for /health while serving."""
-    entries = conf.raw.get("TOKENS", [])
-    if isinstance(entries, str):
-        entries = [entries]
-    if not isinstance(entries, list | tuple):
-        return []  # a wrong type: reported by the settings check
-    problems = []
-    for position, token in enumerate(entries, start=1):
-        if not isinstance(token, str) or not token:
-            problems.append(TokenProblem(position, "not_a_string"))
-        elif not TOKEN_CHARACTERS.fullmatch(token):
-            problems.append(TokenProblem(position, "unsendable"))
-        elif len(token) < MIN_TOKEN_LENGTH:
-            problems.append(TokenProblem(position, "too_short", len(token)))
-    return problems
+    return secret_problems(conf.raw.get("TOKENS", []), min_length=MIN_TOKEN_LENGTH)
 
 
 def token_matches(candidate: str) -> bool:
-    """Compare against every configured token in constant time.
+    """Whether ``candidate`` is one of ``CRONHOOKS["TOKENS"]``, in constant time."""
+    return matches_any(candidate, conf.tokens)
 
-    All tokens are compared, with no early exit, so the time taken does not
-    tell which token (or how much of one) matched.
+
+def reads_tokens(configured: Iterable[Authenticator] | None = None) -> bool:
+    """Whether an authenticator accepts ``CRONHOOKS["TOKENS"]`` (the default)."""
+    configured = authenticators() if configured is None else configured
+    return any(
+        isinstance(a, BearerAuthenticator)
+        and not isinstance(a, SecretBearerAuthenticator)
+        for a in configured
+    )
+
+
+def authenticate(request: HttpRequest) -> Authenticator:
+    """The authenticator that accepts the request.
+
+    Every configured authenticator is asked, in order, until one accepts.
+    Otherwise raises ``AuthenticationFailed``: the first invalid credential's
+    reason, or, when none was presented, what to send.
     """
-    # Hashing first makes every comparison the same length, so timing does
-    # not reveal a token's length either.
-    presented = hashlib.sha256(candidate.encode()).digest()
-    matched = False
-    for token in conf.tokens:
-        matched |= hmac.compare_digest(
-            presented, hashlib.sha256(token.encode()).digest()
+    configured = authenticators()
+    failure: AuthenticationFailed | None = None
+    for authenticator in configured:
+        try:
+            if authenticator.authenticate(request):
+                return authenticator
+        except AuthenticationFailed as error:
+            failure = failure or error
+    if failure is not None:
+        failure.presented = True
+        raise failure
+    expected = " or ".join(dict.fromkeys(a.credential for a in configured))
+    if not expected:
+        raise AuthenticationFailed(
+            "No authenticator is configured on the server "
+            "(CRONHOOKS['AUTHENTICATORS'])."
         )
-    return matched
+    if TOKEN_QUERY_NAMES.intersection(request.GET):
+        raise AuthenticationFailed(
+            f"Tokens are never accepted in the query string; send {expected}."
+        )
+    raise AuthenticationFailed(f"Missing {expected}.")
 
 
-def authenticate(request: HttpRequest) -> None:
-    """Raise ``AuthenticationFailed`` unless the request carries a valid token."""
-    header = request.headers.get("Authorization", "")
-    if not header:
-        if TOKEN_QUERY_NAMES.intersection(request.GET):
-            raise AuthenticationFailed(
-                "Tokens are never accepted in the query string; send "
-                "'Authorization: Bearer <token>'."
-            )
-        raise AuthenticationFailed("Missing 'Authorization: Bearer <token>' header.")
-    match = _BEARER_RE.fullmatch(header.strip())
-    if match is None:
-        raise AuthenticationFailed(
-            "Malformed Authorization header; expected 'Bearer <token>'."
-        )
-    if not conf.tokens:
-        raise AuthenticationFailed(
-            "No token is configured on the server (CRONHOOKS['TOKENS'])."
-        )
-    if not token_matches(match.group(1)):
-        raise AuthenticationFailed("Invalid token.", invalid_token=True)
+def trigger_methods(accepted_by: Authenticator | None) -> tuple[str, ...]:
+    """The methods a trigger may use: POST, and GET for a caller accepted by
+    an authenticator that allows it (Vercel Cron). A caller not yet
+    authenticated is told every method some authenticator allows."""
+    candidates = authenticators() if accepted_by is None else [accepted_by]
+    if any(a.allows_get_triggers for a in candidates):
+        return ("POST", "GET")
+    return ("POST",)

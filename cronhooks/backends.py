@@ -32,6 +32,8 @@ EXTRAS = {
     "django_tasks_db": "tasks",
     "django_tasks_rq": "rq",
     "rq": "rq",
+    "google": "google",
+    "jwt": "qstash",
 }
 
 _handlers: list[BackendHandler[Any]] = []

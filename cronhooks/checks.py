@@ -18,7 +18,12 @@ from django.urls import NoReverseMatch, reverse
 
 from cronhooks import targets
 from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
-from cronhooks.auth import TokenProblem, token_problems
+from cronhooks.auth import TokenProblem, reads_tokens, token_problems
+from cronhooks.authenticators import (
+    Authenticator,
+    InvalidAuthenticator,
+    authenticator_backends,
+)
 from cronhooks.clients import parse_network
 from cronhooks.conf import (
     MIN_TOKEN_LENGTH,
@@ -37,6 +42,9 @@ from cronhooks.ratelimit import HEADER_NAME, LIMIT_NAMES, parse_limit
 def check_tokens(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
+    usable, _ = _load_authenticators()
+    if not reads_tokens(usable):
+        return []  # no authenticator reads TOKENS (or none loads: E042)
     if not conf.tokens:
         return [
             Error(
@@ -73,6 +81,76 @@ def _token_error(problem: TokenProblem) -> CheckMessage:
         hint="Use a long random secret such as secrets.token_urlsafe(32).",
         id="cronhooks.E002",
     )
+
+
+def _load_authenticators() -> tuple[list[Authenticator], list[CheckMessage]]:
+    """The authenticators of ``AUTHENTICATORS``, built anew, and an E042 for
+    each entry that cannot be."""
+    entries = conf.raw.get("AUTHENTICATORS", SETTINGS["AUTHENTICATORS"].default)
+    if not isinstance(entries, list | tuple):
+        return [], []  # reported by check_settings (E011)
+    usable: list[Authenticator] = []
+    errors: list[CheckMessage] = []
+    for position, entry in enumerate(entries):
+        try:
+            path, options = authenticator_backends.parse_entry(position, entry)
+            usable.append(authenticator_backends.load(str(position), path, options))
+        except InvalidAuthenticator as error:
+            errors.append(
+                Error(
+                    str(error),
+                    hint="e.g. {'BACKEND': 'cronhooks.authenticators.signature."
+                    "SignatureAuthenticator', 'OPTIONS': {'SECRETS': [...]}}; "
+                    "see the README's 'Authenticating callers'.",
+                    id="cronhooks.E042",
+                )
+            )
+    if not entries:
+        errors.append(
+            Error(
+                "CRONHOOKS['AUTHENTICATORS'] is empty, so every request is refused.",
+                hint="Leave it out to accept the bearer tokens of TOKENS, or list "
+                "the authenticators your schedulers need.",
+                id="cronhooks.E042",
+            )
+        )
+    return usable, errors
+
+
+@register(Tags.security)
+def check_authenticators(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Entries that cannot be built (E042), and options that cannot work (E043)."""
+    usable, errors = _load_authenticators()
+    for authenticator in usable:
+        errors.extend(
+            Error(
+                f"Authenticator {type(authenticator).__name__}: {problem}",
+                id="cronhooks.E043",
+            )
+            for problem in authenticator.check_configuration()
+        )
+    return errors
+
+
+@register(Tags.security)
+def check_authenticator_secrets(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Missing or weak secrets of the authenticators (E044), never shown."""
+    usable, _ = _load_authenticators()
+    return [
+        Error(
+            f"Authenticator {type(authenticator).__name__}: {problem}",
+            hint="Use a long random secret such as secrets.token_urlsafe(32), "
+            "from an environment variable; a list built from an empty one "
+            "holds an empty entry.",
+            id="cronhooks.E044",
+        )
+        for authenticator in usable
+        for problem in authenticator.secret_problems()
+    ]
 
 
 @register()

@@ -159,6 +159,14 @@ SETTINGS: dict[str, Setting] = {
             "be rotated without downtime. One token may be given as a str.",
         ),
         Setting(
+            "AUTHENTICATORS",
+            (list, tuple),
+            [{"BACKEND": "cronhooks.authenticators.bearer.BearerAuthenticator"}],
+            "How callers prove who they are: a list of {'BACKEND': dotted path, "
+            "'OPTIONS': {...}}; a request is authenticated when any of them "
+            "accepts it. The default accepts the bearer tokens of TOKENS.",
+        ),
+        Setting(
             "ENABLED",
             (bool,),
             True,
@@ -284,6 +292,10 @@ class Settings:
         if isinstance(value, str):
             value = [value]
         return tuple(token for token in value if isinstance(token, str) and token)
+
+    @property
+    def authenticators(self) -> list[Any]:
+        return list(self.value("AUTHENTICATORS"))
 
     @property
     def enabled(self) -> bool:

@@ -54,10 +54,15 @@ class MethodNotAllowed(TriggerRejected):
 class AuthenticationFailed(TriggerRejected):
     code = "unauthorized"
 
-    def __init__(self, message: str, *, invalid_token: bool = False) -> None:
+    def __init__(
+        self, message: str, *, invalid_token: bool = False, presented: bool = False
+    ) -> None:
         super().__init__(message)
         # A token was presented, and it is not one of ours.
         self.invalid_token = invalid_token
+        # A credential of some kind was presented (not merely missing): a
+        # failure to count even where anonymous callers are welcome (/health).
+        self.presented = presented
 
 
 class NetworkNotAllowed(TriggerRejected):

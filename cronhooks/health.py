@@ -10,7 +10,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections, router
 
-from cronhooks.auth import token_problems
+from cronhooks.auth import reads_tokens, token_problems
+from cronhooks.authenticators import authenticator_backends, authenticators
 from cronhooks.conf import conf
 from cronhooks.exceptions import InvalidJobDefinition
 from cronhooks.jobs import all_jobs, definitions
@@ -43,11 +44,19 @@ def check_database() -> CheckResult:
 
 
 def check_auth() -> CheckResult:
-    if not conf.tokens:
-        return CheckResult("auth", False, "no token configured")
     # The same rules as the system checks, which only run at deploy time.
-    if token_problems():
-        return CheckResult("auth", False, "a configured token is invalid")
+    configured = authenticators()
+    if len(configured) < len(authenticator_backends.aliases()):
+        return CheckResult("auth", False, "an authenticator is misconfigured")
+    if not configured:
+        return CheckResult("auth", False, "no authenticator configured")
+    if reads_tokens(configured):
+        if not conf.tokens:
+            return CheckResult("auth", False, "no token configured")
+        if token_problems():
+            return CheckResult("auth", False, "a configured token is invalid")
+    if any(a.secret_problems() for a in configured):
+        return CheckResult("auth", False, "an authenticator's secret is invalid")
     return CheckResult("auth", True)
 
 

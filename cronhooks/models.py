@@ -296,3 +296,19 @@ class JobLock(models.Model):
 
     def __str__(self) -> str:
         return f"lock of {self.job}"
+
+
+class UsedSignature(models.Model):
+    """A request signature already accepted (``authenticators.signature``).
+
+    The unique digest is what makes a signature usable once across every
+    process and machine: only one INSERT can win. Kept until its timestamp
+    leaves the accepted window; ``cronhooks prune`` deletes it then.
+    """
+
+    # SHA-256 of the signed message, whichever secret signed it.
+    digest = models.CharField(max_length=64, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"signature {self.digest[:12]}"

@@ -65,8 +65,14 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 def known_secrets() -> tuple[str, ...]:
     """Every secret in ``CRONHOOKS``, longest first; read once per settings
     change, as the job registry is."""
+    from cronhooks.authenticators import authenticator_secrets
+
     raw = conf.raw
-    found = {*conf.tokens, *_named_secrets({**raw, "JOBS": None})}
+    found = {
+        *conf.tokens,
+        *authenticator_secrets(),
+        *_named_secrets({**raw, "JOBS": None}),
+    }
     urls = list(_strings(raw.get("ALERTS", {})))
     jobs = raw.get("JOBS", {})
     # Only the keys of a job that may hold a secret: walking every definition

@@ -33,6 +33,35 @@ def auth_headers(token: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def signature_headers(
+    path: str,
+    *,
+    method: str = "POST",
+    body: bytes = b"",
+    secret: str | None = None,
+    timestamp: int | None = None,
+) -> dict[str, str]:
+    """An ``X-Cronhooks-Signature`` header for one request, signed with
+    ``secret`` or the first secret of the first configured
+    ``SignatureAuthenticator``. ``path`` includes the query string."""
+    from cronhooks.authenticators import authenticators
+    from cronhooks.authenticators.signature import (
+        SIGNATURE_HEADER,
+        SignatureAuthenticator,
+        sign,
+    )
+
+    if secret is None:
+        configured = [
+            a for a in authenticators() if isinstance(a, SignatureAuthenticator)
+        ]
+        if not configured or not configured[0].secrets():
+            raise ValueError("No SignatureAuthenticator with SECRETS is configured.")
+        secret = configured[0].secrets()[0]
+    value = sign(secret, method, path, body, timestamp=timestamp)
+    return {SIGNATURE_HEADER: value}
+
+
 def trigger(
     client: Client,
     job: str,

@@ -17,7 +17,8 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from cronhooks import responses
-from cronhooks.auth import authenticate
+from cronhooks.auth import authenticate, trigger_methods
+from cronhooks.authenticators import Authenticator
 from cronhooks.clients import check_network, client_address
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
@@ -219,12 +220,13 @@ def trigger(request: HttpRequest, job: str) -> JsonResponse:
         # First: a caller from elsewhere learns nothing, and a credential it
         # sends (a signature accepted once) is not spent.
         check_network(request)
-        failed = authentication_failure(request)
+        accepted_by, failed = authentication(request)
         authenticated = failed is None
         if failed is not None:
             check_client(request)
-        if request.method != "POST":
-            raise MethodNotAllowed(str(request.method), ("POST",))
+        methods = trigger_methods(accepted_by)
+        if request.method not in methods:
+            raise MethodNotAllowed(str(request.method), methods)
         if failed is not None:
             record_auth_failure(request)
             raise failed
@@ -315,11 +317,9 @@ def health(request: HttpRequest) -> JsonResponse:
 
 def _health(request: HttpRequest, correlation: str) -> JsonResponse:
     try:
+        # First: a caller from elsewhere learns nothing, and spends nothing.
         check_network(request)
-    except TriggerRejected as rejection:
-        return _refusal(rejection, correlation)
-    failed = authentication_failure(request)
-    try:
+        failed = authentication_failure(request)
         if failed is not None:
             check_client(request)
         if request.method not in ("GET", "HEAD"):
@@ -349,9 +349,9 @@ def _health(request: HttpRequest, correlation: str) -> JsonResponse:
             body["jobs"], body["jobs_summary"] = job_page(
                 statuses, page, conf.health_jobs
             )
-    elif "Authorization" in request.headers:
-        # A wrong token still gets the anonymous answer, but is logged and
-        # counted: the detail answer would tell a guesser it had found one.
+    elif failed.presented:
+        # A wrong credential still gets the anonymous answer, but is logged
+        # and counted: the detail answer would tell a guesser it had found one.
         logger.warning("health_auth_failed", error=failed.message)
         record_auth_failure(request)
     return _respond(body, status=200 if healthy else 503, correlation=correlation)
@@ -385,7 +385,14 @@ def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResp
 
 
 def authentication_failure(request: HttpRequest) -> AuthenticationFailed | None:
-    """Why the request is not authenticated, or None when it is.
+    """Why the request is not authenticated, or None when it is."""
+    return authentication(request)[1]
+
+
+def authentication(
+    request: HttpRequest,
+) -> tuple[Authenticator | None, AuthenticationFailed | None]:
+    """Which authenticator accepts the request, or why none does.
 
     Only requests without a valid token are limited per address: a Worker
     shares its egress addresses with every other Cloudflare customer, so a
@@ -394,7 +401,6 @@ def authentication_failure(request: HttpRequest) -> AuthenticationFailed | None:
     characters is hopeless with or without a limit.
     """
     try:
-        authenticate(request)
+        return authenticate(request), None
     except AuthenticationFailed as error:
-        return error
-    return None
+        return None, error

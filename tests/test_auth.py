@@ -7,9 +7,18 @@ import json
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.http import HttpRequest
+from django.test import Client, RequestFactory
 
-from cronhooks.auth import TokenProblem, token_matches, token_problems
+from cronhooks.auth import TokenProblem, authenticate, token_matches, token_problems
+from cronhooks.authenticators import (
+    Authenticator,
+    authenticator_secrets,
+    authenticators,
+)
+from cronhooks.authenticators.bearer import BearerAuthenticator
+from cronhooks.authenticators.vercel import VercelCronAuthenticator
+from cronhooks.exceptions import AuthenticationFailed
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
 from elections.models import ImportRun
@@ -122,7 +131,7 @@ def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
         compared.append((a, b))
         return a == b
 
-    monkeypatch.setattr("cronhooks.auth.hmac.compare_digest", spy)
+    monkeypatch.setattr("cronhooks.authenticators.bearer.hmac.compare_digest", spy)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("cronhooks.conf.Settings.tokens", (TOKEN, OTHER_TOKEN))
         assert token_matches(TOKEN)
@@ -205,3 +214,135 @@ def test_tokens_of_the_wrong_type_are_left_to_the_settings_check(
     settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": {"a": TOKEN}}
 
     assert token_problems() == []
+
+
+# The authenticators: any one accepting a request authenticates it
+
+
+class HeaderAuthenticator(Authenticator):
+    """Written against the base class alone, as a project's own would be."""
+
+    credential = "'X-Test-Key' header"
+
+    def authenticate(self, request: HttpRequest) -> bool:
+        key = request.headers.get("X-Test-Key")
+        if key is None:
+            return False
+        if key != "open-sesame":
+            raise AuthenticationFailed("Wrong key.")
+        return True
+
+
+HEADER = {"BACKEND": "tests.test_auth.HeaderAuthenticator"}
+BEARER = {"BACKEND": "cronhooks.authenticators.bearer.BearerAuthenticator"}
+
+
+def with_authenticators(settings: Any, *entries: object) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "AUTHENTICATORS": list(entries)}
+
+
+def test_by_default_the_bearer_tokens_of_TOKENS_are_accepted(
+    settings: Any,
+) -> None:
+    assert "AUTHENTICATORS" not in settings.CRONHOOKS
+    assert [type(a) for a in authenticators()] == [BearerAuthenticator]
+
+
+def test_an_authenticator_written_against_the_base_class_alone_works(
+    client: Client, settings: Any
+) -> None:
+    with_authenticators(settings, HEADER)
+
+    accepted = client.post("/cron/ping", headers={"X-Test-Key": "open-sesame"})
+    refused = client.post("/cron/ping", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert accepted.status_code == 200
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == "Missing 'X-Test-Key' header."
+
+
+def test_any_authenticator_accepting_is_enough(client: Client, settings: Any) -> None:
+    with_authenticators(settings, BEARER, HEADER)
+
+    assert trigger(client, "ping").status_code == 200
+    key = {"X-Test-Key": "open-sesame", "Authorization": "Bearer wrong"}
+    assert client.post("/cron/ping", headers=key).status_code == 200
+
+
+def test_when_none_accepts_the_first_invalid_credential_says_why(
+    client: Client, settings: Any
+) -> None:
+    with_authenticators(settings, HEADER, BEARER)
+
+    response = client.post(
+        "/cron/ping",
+        headers={"X-Test-Key": "nope", "Authorization": "Bearer " + "x" * 40},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "Wrong key."
+
+
+def test_an_authenticator_that_cannot_be_built_is_left_out_and_logged(
+    client: Client, settings: Any, json_lines: JsonLines
+) -> None:
+    with_authenticators(settings, {"BACKEND": "no.such.Authenticator"}, BEARER)
+
+    assert trigger(client, "ping").status_code == 200
+    [line] = [
+        line
+        for line in json_lines()
+        if line["message"] == "authenticator_misconfigured"
+    ]
+    assert line["position"] == "0"
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [[], [{"BACKEND": "no.such.Authenticator"}]],
+    ids=["none", "none-usable"],
+)
+def test_without_a_usable_authenticator_everything_is_refused(
+    client: Client, settings: Any, entries: list[object]
+) -> None:
+    with_authenticators(settings, *entries)
+
+    response = trigger(client, "ping")
+
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == (
+        "No authenticator is configured on the server (CRONHOOKS['AUTHENTICATORS'])."
+    )
+
+
+def test_a_misconfigured_authenticators_options_are_still_redacted(
+    settings: Any,
+) -> None:
+    secret = "an-option-that-may-be-a-secret-123"
+    broken = {"BACKEND": "no.such.Authenticator", "OPTIONS": {"KEY": secret}}
+    with_authenticators(settings, broken, "not a dict")
+
+    assert authenticator_secrets() == [secret]
+
+
+def test_an_authenticator_never_shows_its_options() -> None:
+    vercel = VercelCronAuthenticator(SECRETS=["s" * 20])
+
+    assert repr(vercel) == "<VercelCronAuthenticator>"
+
+
+def test_the_base_class_refuses_options_it_does_not_take() -> None:
+    with pytest.raises(TypeError, match="unknown options: SECRET"):
+        HeaderAuthenticator(SECRET="x")
+
+
+def test_only_a_credential_presented_is_a_failure_to_count(
+    rf: RequestFactory, settings: Any
+) -> None:
+    with pytest.raises(AuthenticationFailed) as missing:
+        authenticate(rf.get("/health"))
+    with pytest.raises(AuthenticationFailed) as wrong:
+        authenticate(rf.get("/health", headers={"Authorization": "Bearer nope"}))
+
+    assert not missing.value.presented
+    assert wrong.value.presented

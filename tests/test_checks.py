@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.checks import CheckMessage
 from django.core.checks.registry import registry
 from django.core.management import call_command
@@ -745,3 +746,150 @@ def test_every_check_id_in_the_readme_is_provoked_by_a_test() -> None:
     tested = ids_in((ROOT / "tests").glob("test_*.py"))
 
     assert set(readme_check_table()) - tested == set()
+
+
+# E042, E043, E044: authenticators
+
+SIGNATURE = "cronhooks.authenticators.signature.SignatureAuthenticator"
+SIGNING_SECRET = "s" * 32
+
+
+def with_authenticators(*entries: object, **extra: Any) -> dict[str, Any]:
+    return {"TOKENS": [TOKEN], "AUTHENTICATORS": list(entries), **extra}
+
+
+def signature(**options: Any) -> dict[str, Any]:
+    return {"BACKEND": SIGNATURE, "OPTIONS": {"SECRETS": [SIGNING_SECRET], **options}}
+
+
+def test_valid_authenticators_have_no_errors() -> None:
+    vercel = {
+        "BACKEND": "cronhooks.authenticators.vercel.VercelCronAuthenticator",
+        "OPTIONS": {"SECRETS": ["v" * 16]},
+    }
+    bearer = {"BACKEND": "cronhooks.authenticators.bearer.BearerAuthenticator"}
+
+    assert check_error_codes(with_authenticators(bearer, signature(), vercel)) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        pytest.param("x", "must be a dict with a 'BACKEND'", id="not-a-dict"),
+        pytest.param(
+            {"BACKEND": SIGNATURE, "OPTONS": {}}, "and nothing else", id="key"
+        ),
+        pytest.param({"BACKEND": "no.such.Thing"}, "Could not import", id="import"),
+        pytest.param(
+            {"BACKEND": "cronhooks.locks.redis.RedisLockBackend"},
+            "not a subclass of Authenticator",
+            id="not-an-authenticator",
+        ),
+        pytest.param(
+            {"BACKEND": SIGNATURE, "OPTIONS": {"SECRET": "x"}},
+            "does not take these OPTIONS",
+            id="option",
+        ),
+    ],
+)
+def test_an_unusable_authenticator_entry_is_E042(entry: object, message: str) -> None:
+    errors = check_errors(with_authenticators(entry))
+
+    assert [error.id for error in errors] == ["cronhooks.E042"]
+    assert message in errors[0].msg
+
+
+def test_no_authenticator_at_all_is_E042() -> None:
+    assert check_error_codes(with_authenticators()) == ["cronhooks.E042"]
+
+
+def test_authenticators_of_the_wrong_type_is_E011() -> None:
+    codes = check_error_codes({"TOKENS": [TOKEN], "AUTHENTICATORS": {"a": 1}})
+
+    assert codes == ["cronhooks.E011"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param({"TOLERANCE": 0}, "TOLERANCE", id="tolerance-zero"),
+        pytest.param({"TOLERANCE": True}, "TOLERANCE", id="tolerance-bool"),
+        pytest.param({"REPLAY_CACHE": 1}, "REPLAY_CACHE'] is a int", id="cache-type"),
+        pytest.param({"REPLAY_CACHE": "nope"}, "not in settings.CACHES", id="alias"),
+        pytest.param({"REPLAY_CACHE": "default"}, "is per process", id="locmem"),
+        pytest.param({"SECRETS": {"a": "b"}}, "SECRETS'] is a dict", id="secrets"),
+    ],
+)
+def test_signature_options_that_cannot_work_are_E043(
+    options: dict[str, Any], message: str
+) -> None:
+    errors = check_errors(with_authenticators(signature(**options)))
+
+    assert "cronhooks.E043" in [error.id for error in errors]
+    [error] = [error for error in errors if error.id == "cronhooks.E043"]
+    assert message in error.msg
+
+
+def test_a_dummy_cache_cannot_remember_signatures() -> None:
+    dummy = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    with override_settings(CACHES={**settings.CACHES, "nothing": dummy}):
+        errors = check_errors(with_authenticators(signature(REPLAY_CACHE="nothing")))
+
+    assert [error.id for error in errors] == ["cronhooks.E043"]
+    assert "keeps nothing" in errors[0].msg
+
+
+def test_a_redis_cache_may_remember_signatures() -> None:
+    assert check_error_codes(with_authenticators(signature(REPLAY_CACHE="redis"))) == []
+
+
+def test_vercels_secrets_must_be_a_list() -> None:
+    vercel = {
+        "BACKEND": "cronhooks.authenticators.vercel.VercelCronAuthenticator",
+        "OPTIONS": {"SECRETS": 42},
+    }
+
+    assert sorted(check_error_codes(with_authenticators(vercel))) == [
+        "cronhooks.E043",
+        "cronhooks.E044",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("secrets", "messages"),
+    [
+        pytest.param([], ["is empty"], id="none"),
+        pytest.param("", ["#1 is not a non-empty string"], id="empty-str"),
+        pytest.param(["short"], ["#1 is 5 characters; at least 32"], id="short"),
+        pytest.param(
+            [SIGNING_SECRET, f"{SIGNING_SECRET}\n"],
+            ["#2 contains spaces"],
+            id="newline",
+        ),
+    ],
+)
+def test_missing_or_weak_signing_secrets_are_E044_never_shown(
+    secrets: object, messages: list[str]
+) -> None:
+    errors = check_errors(with_authenticators(signature(SECRETS=secrets)))
+
+    assert [error.id for error in errors] == ["cronhooks.E044"] * len(messages)
+    for error, message in zip(errors, messages, strict=True):
+        assert message in error.msg
+        assert SIGNING_SECRET not in error.msg
+
+
+def test_vercels_cron_secret_needs_16_characters() -> None:
+    vercel = {
+        "BACKEND": "cronhooks.authenticators.vercel.VercelCronAuthenticator",
+        "OPTIONS": {"SECRETS": ["v" * 15]},
+    }
+
+    [error] = check_errors(with_authenticators(vercel))
+
+    assert error.id == "cronhooks.E044"
+    assert "at least 16" in error.msg
+
+
+def test_tokens_are_not_required_when_no_authenticator_reads_them() -> None:
+    assert check_error_codes({"AUTHENTICATORS": [signature()]}) == []

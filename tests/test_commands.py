@@ -151,6 +151,20 @@ def test_no_subcommand_needs_a_token_though_the_server_checks_refuse(
     call_command("cronhooks", "status", skip_checks=False, stdout=out)
 
 
+def test_no_subcommand_needs_a_signing_secret_either(settings: Any) -> None:
+    signature = "cronhooks.authenticators.signature.SignatureAuthenticator"
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "AUTHENTICATORS": [{"BACKEND": signature, "OPTIONS": {"SECRETS": []}}],
+    }
+
+    with pytest.raises(SystemCheckError, match="cronhooks.E044"):
+        call_command("check")
+    out = StringIO()
+    call_command("cronhooks", "list", skip_checks=False, stdout=out)
+    assert "ee-recent" in out.getvalue()
+
+
 def test_subcommands_still_refuse_every_other_configuration_error(
     settings: Any,
 ) -> None:

@@ -211,6 +211,38 @@ def test_no_token_configured_makes_health_unhealthy(
     assert result == CheckResult("auth", False, "no token configured")
 
 
+SIGNATURE = "cronhooks.authenticators.signature.SignatureAuthenticator"
+
+
+@pytest.mark.parametrize(
+    ("entries", "detail"),
+    [
+        pytest.param(
+            [{"BACKEND": "no.such.Thing"}], "an authenticator is misconfigured"
+        ),
+        pytest.param([], "no authenticator configured"),
+        pytest.param(
+            [{"BACKEND": SIGNATURE, "OPTIONS": {"SECRETS": ["short"]}}],
+            "an authenticator's secret is invalid",
+        ),
+        pytest.param(
+            [{"BACKEND": SIGNATURE, "OPTIONS": {"SECRETS": ["s" * 32]}}], "ok"
+        ),
+    ],
+    ids=["misconfigured", "none", "weak-secret", "signatures-only"],
+)
+def test_health_checks_every_authenticator(
+    client: Client, settings: Any, entries: list[Any], detail: str
+) -> None:
+    # Without TOKENS: only an authenticator that reads them needs them.
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "TOKENS": [], "AUTHENTICATORS": entries}
+
+    [result] = [result for result in run_checks() if result.name == "auth"]
+
+    assert result == CheckResult("auth", detail == "ok", detail)
+    assert client.get("/health").status_code == (200 if detail == "ok" else 503)
+
+
 def test_a_misconfigured_lock_backend_is_reported_not_described(
     client: Client, settings: Any, auth: dict[str, str]
 ) -> None:

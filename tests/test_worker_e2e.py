@@ -74,7 +74,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Backend:
     """The example project, served by gunicorn."""
 
-    def __init__(self, directory: Path, redis_url: str) -> None:
+    def __init__(
+        self, directory: Path, redis_url: str, signing_secret: str = ""
+    ) -> None:
         self.database = directory / "db.sqlite3"
         self.log = directory / "gunicorn.log"
         self.worker_log = directory / "db_worker.log"
@@ -87,6 +89,7 @@ class Backend:
             "REDIS_URL": redis_url,
             "SQLITE_PATH": str(self.database),
             "DJANGO_DEBUG": "false",
+            "CRONHOOKS_SIGNING_SECRET": signing_secret,
         }
         self.env.pop("DATABASE_URL", None)
 
@@ -187,7 +190,11 @@ def wait_for(condition: Any, timeout: float = 20) -> None:
 
 
 def start_firing(
-    bundle: Path, backend: Backend, *crons: str, tick: int | None = None
+    bundle: Path,
+    backend: Backend,
+    *crons: str,
+    tick: int | None = None,
+    signing_secret: str = "",
 ) -> subprocess.Popen[str]:
     env = {
         **os.environ,
@@ -204,6 +211,7 @@ def start_firing(
         "POLL_INTERVAL": "200",
         "POLL_BUDGET": "30000",
         "SCHEDULED_TIME": str(int(time.time() * 1000) if tick is None else tick),
+        "SIGNING_SECRET": signing_secret,
     }
     return subprocess.Popen(
         ["node", str(WRANGLER / "e2e" / "fire.mjs"), str(bundle), *crons],
@@ -340,3 +348,39 @@ def test_a_tick_delivered_twice_runs_its_job_once(
     assert (replayed["status"], replayed["replayed"]) == (200, True)
     assert len(backend.rows("SELECT id FROM elections_importrun")) == 1
     assert [run["status"] for run in backend.runs()] == ["succeeded", "replayed"]
+
+
+SIGNING_SECRET = "e2e-signing-secret-0123456789abcdefghijklmnopqrstuv"
+
+
+@pytest.fixture
+def signing_backend(tmp_path: Path, redis_backend: RedisServer) -> Iterator[Backend]:
+    server = Backend(tmp_path, redis_backend.url, signing_secret=SIGNING_SECRET)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_signing_worker_signs_each_attempt_afresh(
+    bundle: Path, signing_backend: Backend, redis_backend: RedisServer
+) -> None:
+    backend = signing_backend
+    redis_backend.stop()  # the lock backend is down: the first attempts get 503
+
+    firing = start_firing(bundle, backend, "*/5 * * * *", signing_secret=SIGNING_SECRET)
+    wait_for(lambda: any(run["reason"] == "lock_unavailable" for run in backend.runs()))
+    redis_backend.start()
+    lines = worker_lines(firing)
+
+    attempts = events(lines, "attempt", "ee-recent")
+    assert attempts[0]["status"] == 503
+    assert attempts[-1]["status"] == 200
+    # Every attempt was accepted: none was refused as a replayed signature,
+    # and each one's signature was verified and stored, once.
+    assert 401 not in [attempt["status"] for attempt in attempts]
+    assert len(backend.rows("SELECT digest FROM cronhooks_usedsignature")) == len(
+        attempts
+    )
+    assert [run["status"] for run in backend.runs()][-1] == "succeeded"

@@ -238,6 +238,23 @@ if TASKS_BACKEND == "rq":
     # records it; RQ's own limit would kill it unrecorded.
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
 
+# With CRONHOOKS_SIGNING_SECRET set (comma-separated during a rotation), signed
+# requests are accepted too: the Worker signs them when its SIGNING_SECRET is
+# the same. Used signatures are remembered in the database.
+SIGNING_SECRETS = [
+    s.strip()
+    for s in os.environ.get("CRONHOOKS_SIGNING_SECRET", "").split(",")
+    if s.strip()
+]
+if SIGNING_SECRETS:
+    CRONHOOKS["AUTHENTICATORS"] = [
+        {"BACKEND": "cronhooks.authenticators.bearer.BearerAuthenticator"},
+        {
+            "BACKEND": "cronhooks.authenticators.signature.SignatureAuthenticator",
+            "OPTIONS": {"SECRETS": SIGNING_SECRETS},
+        },
+    ]
+
 if REDIS_URL:
     CRONHOOKS["LOCKS"] = {
         "BACKEND": "cronhooks.locks.redis.RedisLockBackend",

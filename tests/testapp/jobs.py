@@ -123,3 +123,13 @@ def _hook_url() -> str:
     # Set by the tests, not in tests.settings: django-stubs knows no such name.
     url: str = getattr(settings, "JOB_HOOK_URL")  # noqa: B009
     return url
+
+
+def leak_signing_secret() -> None:
+    [entry] = [
+        entry
+        for entry in settings.CRONHOOKS["AUTHENTICATORS"]
+        if entry["BACKEND"].endswith("SignatureAuthenticator")
+    ]
+    secret = entry["OPTIONS"]["SECRETS"][0]
+    raise RuntimeError(f"upstream rejected X-Signing-Secret: {secret}")

@@ -22,7 +22,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from cronhooks import idempotency
-from cronhooks.checks import check_tokens
+from cronhooks.checks import check_authenticator_secrets, check_tokens
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
     InvalidIdempotencyKey,
@@ -34,7 +34,7 @@ from cronhooks.idempotency import idempotency_key
 from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable
 from cronhooks.log import correlation_id
-from cronhooks.models import JobRun
+from cronhooks.models import JobRun, UsedSignature
 from cronhooks.runs import Trigger, run_job
 from cronhooks.runs.outcome import run_json
 from cronhooks.runs.slots import abandon_orphans
@@ -557,13 +557,14 @@ Worker is out of sync or a BACKEND_BASE is unsafe."""
             self.stdout.write(f"{output} was already in sync.")
 
     def check_all_but_tokens(self) -> None:
-        """Django's system checks, but for the bearer tokens.
+        """Django's system checks, but for the bearer tokens and other
+        authenticators' secrets.
 
         No subcommand serves a request, so none needs a token: `list`,
         `wrangler --check` and `init` must work on a machine (a CI runner, a
         new checkout) where the secret is not set.
         """
-        token_issues = check_tokens()
+        token_issues = check_tokens() + check_authenticator_secrets()
         issues = [
             issue
             for issue in checks.run_checks()
@@ -619,3 +620,6 @@ Worker is out of sync or a BACKEND_BASE is unsafe."""
             f"{cutoff:%Y-%m-%d %H:%M:%S %Z}."
         )
         self.stdout.write(f"Deleted {idempotency.prune()} expired idempotency key(s).")
+        expired = UsedSignature.objects.filter(expires_at__lte=timezone.now())
+        deleted, _ = expired.delete()
+        self.stdout.write(f"Deleted {deleted} expired request signature(s).")

@@ -2,6 +2,7 @@
 // end-to-end test (tests/test_worker_e2e.py):
 //   node e2e/fire.mjs BUNDLE CRON [CRON ...]
 // Bindings come from the environment: BACKEND_BASE, CRONHOOKS_TOKEN,
+// SIGNING_SECRET (when set),
 // ENVIRONMENT, RETRY_MAX_ATTEMPTS, RETRY_INITIAL_DELAY, REQUEST_TIMEOUT,
 // LOG_LEVEL, POLL_JOBS, POLL_INTERVAL, POLL_BUDGET, ALLOWED_ORIGIN
 // (wrangler.toml's values when unset), and SCHEDULED_TIME (ms since the
@@ -31,6 +32,9 @@ const defaults = {
 };
 const bindings = Object.fromEntries([
   ...names.map((name) => [name, process.env[name] ?? ""]),
+  ...(process.env.SIGNING_SECRET
+    ? [["SIGNING_SECRET", process.env.SIGNING_SECRET]]
+    : []),
   ...Object.entries(defaults).map(([name, value]) => [
     name,
     process.env[name] ?? value,

@@ -2,6 +2,7 @@
 // per-attempt timeout, retrying only what another attempt can fix.
 import type { Logger } from "./log";
 import type { Settings } from "./settings";
+import { backendCredentials } from "./signing";
 
 /**
  * ok: the job ran; accepted: the backend runs it in the background (202);
@@ -157,7 +158,6 @@ export async function callJob(
   // be tied back to this one call and this one tick.
   const correlationId = crypto.randomUUID();
   const headers = {
-    Authorization: `Bearer ${settings.token}`,
     "X-Correlation-ID": correlationId,
     "Idempotency-Key": await idempotencyKey(target, scheduledTime),
     Accept: "application/json",
@@ -167,7 +167,13 @@ export async function callJob(
   const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     const attemptStarted = Date.now();
-    const answer = await post(url, headers, settings.timeoutMs);
+    // Signed afresh for each attempt: the backend accepts a signature once.
+    const credentials = await backendCredentials(settings, "POST", url);
+    const answer = await post(
+      url,
+      { ...headers, ...credentials },
+      settings.timeoutMs,
+    );
     const outcome = outcomeOf(answer.status);
     const delay = retryDelay(answer, attempt, settings);
     // One line per attempt at info (the issue's audit trail), warn when it

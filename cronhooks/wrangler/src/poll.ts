@@ -14,6 +14,7 @@ import {
 } from "./http";
 import type { Logger } from "./log";
 import type { Settings } from "./settings";
+import { backendCredentials } from "./signing";
 
 export const FINAL_STATUSES: ReadonlySet<string> = new Set([
   "succeeded",
@@ -68,7 +69,6 @@ export async function followRun(
   }
   const url = `${settings.backendBase}/cron/runs/${result.run_id}`;
   const headers = {
-    Authorization: `Bearer ${settings.token}`,
     // The same id as the trigger call: the backend's lines for both tie together.
     "X-Correlation-ID": result.correlation_id,
     Accept: "application/json",
@@ -79,9 +79,10 @@ export async function followRun(
   for (let poll = 1; ; poll++) {
     // The last wait is cut short so that one poll lands on the deadline.
     await sleep(Math.min(settings.pollIntervalMs, deadline - Date.now()));
+    const credentials = await backendCredentials(settings, "GET", url);
     const fetched = await fetchWithTimeout(
       url,
-      { headers },
+      { headers: { ...headers, ...credentials } },
       settings.timeoutMs,
     );
     const status = "error" in fetched ? fetched.error : fetched.response.status;

@@ -1,5 +1,5 @@
 // The Worker's configuration: the vars of wrangler.toml plus the CRONHOOKS_TOKEN
-// secret, read once per event into typed settings so a bad value fails loudly
+// secret (and the optional SIGNING_SECRET), read once per event into typed settings so a bad value fails loudly
 // instead of turning into NaN delays or requests to "undefined/cron/...".
 import { SCHEDULES } from "./schedule";
 
@@ -15,6 +15,8 @@ export interface Env {
   POLL_BUDGET: string;
   ALLOWED_ORIGIN: string;
   CRONHOOKS_TOKEN: string;
+  /** Optional: signs every request to the backend instead of sending the token. */
+  SIGNING_SECRET?: string;
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -39,6 +41,11 @@ export interface Settings {
   /** The one origin whose browser pages may call /health and /trigger; null: none. */
   allowedOrigin: string | null;
   token: string;
+  /**
+   * With it, every request to the backend is signed (X-Cronhooks-Signature)
+   * and carries no token; null sends the token (see signing.ts).
+   */
+  signingSecret: string | null;
 }
 
 /** A setting the Worker cannot run with; the message names it and never holds a secret. */
@@ -84,6 +91,7 @@ export function readSettings(env: Env): Settings {
     pollBudgetMs: positiveInteger(env, "POLL_BUDGET", 100),
     allowedOrigin: readAllowedOrigin(env.ALLOWED_ORIGIN),
     token: env.CRONHOOKS_TOKEN,
+    signingSecret: env.SIGNING_SECRET ? env.SIGNING_SECRET : null,
   };
 }
 

@@ -12,6 +12,7 @@ import { allJobs, jobsForCron, type Schedules } from "./jobs";
 import { jsonLogger } from "./log";
 import { followRun } from "./poll";
 import { SCHEDULES } from "./schedule";
+import { backendCredentials } from "./signing";
 import {
   ConfigError,
   readAllowedOrigin,
@@ -178,12 +179,16 @@ async function health(
   _url: URL,
   settings: Settings,
 ): Promise<Response> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const url = `${settings.backendBase}/health`;
+  let headers: Record<string, string> = { Accept: "application/json" };
   if (await isAuthorized(request, settings.token)) {
-    headers.Authorization = `Bearer ${settings.token}`;
+    headers = {
+      ...headers,
+      ...(await backendCredentials(settings, "GET", url)),
+    };
   }
   const fetched = await fetchWithTimeout(
-    `${settings.backendBase}/health`,
+    url,
     { headers },
     Math.min(settings.timeoutMs, HEALTH_TIMEOUT_MS),
   );

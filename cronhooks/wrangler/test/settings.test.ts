@@ -24,6 +24,7 @@ describe("readSettings", () => {
         POLL_BUDGET: "600000",
         ALLOWED_ORIGIN: "https://admin.yoursite.org",
         CRONHOOKS_TOKEN: "t0ken",
+        SIGNING_SECRET: "s1gning",
       }),
     );
     expect(settings).toEqual({
@@ -38,6 +39,7 @@ describe("readSettings", () => {
       pollBudgetMs: 600000,
       allowedOrigin: "https://admin.yoursite.org",
       token: "t0ken",
+      signingSecret: "s1gning",
     });
   });
 
