@@ -34,9 +34,19 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 SLACK_WEBHOOK = "https://hooks.slack.com/services/T000/B000/fuzz-webhook-secret-0123"
-SECRETS = (TOKEN, SLACK_WEBHOOK, "fuzz-webhook-secret-0123")
+SIGNING_SECRET = "fuzz-signing-secret-0123456789abcdefghijklmnop"  # noqa: S105
+SECRETS = (TOKEN, SLACK_WEBHOOK, "fuzz-webhook-secret-0123", SIGNING_SECRET)
 # Jobs that answer at once: the fuzzer must not sleep for a minute.
-JOBS = ["ping", "echo", "boom", "off", "leak", "post-hook", "mop-recent"]
+JOBS = [
+    "ping",
+    "echo",
+    "boom",
+    "off",
+    "leak",
+    "leak-signing",
+    "post-hook",
+    "mop-recent",
+]
 
 text = st.text(max_size=40)
 near_miss = st.sampled_from(
@@ -94,6 +104,18 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
         value = draw(st.none() | text)
         if value is not None:
             headers[name] = value
+    # Signatures of every shape but a valid one: no secret to sign with.
+    signature = draw(
+        st.none()
+        | text
+        | st.builds(
+            "t={},v1={}".format,
+            st.one_of(st.integers(), text),
+            st.one_of(st.binary(max_size=32).map(bytes.hex), text),
+        )
+    )
+    if signature is not None:
+        headers["X-Cronhooks-Signature"] = signature
     # Under cronhooks' URLs: /cron/<job>, /cron/runs/<id>, /health, /cron
     # without its slash, and cron followed by what starts no project path.
     templates = [
@@ -190,6 +212,7 @@ def fuzz_settings(settings: Any, slack: responses.RequestsMock) -> None:
     jobs = {
         **settings.CRONHOOKS["JOBS"],
         "leak": {"callable": "tests.testapp.jobs.leak"},
+        "leak-signing": {"callable": "tests.testapp.jobs.leak_signing_secret"},
         # Fails as a job notifying Slack would: requests names the URL.
         "post-hook": {"callable": "tests.testapp.jobs.post_hook"},
     }
@@ -197,6 +220,13 @@ def fuzz_settings(settings: Any, slack: responses.RequestsMock) -> None:
     settings.CRONHOOKS = {
         **settings.CRONHOOKS,
         "JOBS": jobs,
+        "AUTHENTICATORS": [
+            {"BACKEND": "cronhooks.authenticators.bearer.BearerAuthenticator"},
+            {
+                "BACKEND": "cronhooks.authenticators.signature.SignatureAuthenticator",
+                "OPTIONS": {"SECRETS": [SIGNING_SECRET]},
+            },
+        ],
         # Every request reaches past the limiter.
         "RATE_LIMITS": {"PER_JOB": None, "PER_IP": None, "AUTH_FAILURES": None},
         "ALERTS": {
@@ -244,6 +274,7 @@ VALID = {"Authorization": f"Bearer {TOKEN}"}
 # webhook URL, a token in the error text, a token in the query string.
 @example(request=pinned("POST", "/cron/post-hook", **VALID))
 @example(request=pinned("POST", "/cron/leak", **VALID))
+@example(request=pinned("POST", "/cron/leak-signing", **VALID))
 @example(request=pinned("POST", "/cron/ping", f"token={TOKEN}"))
 @example(request=pinned("GET", "/cron", f"access_token={TOKEN}"))
 def test_no_secret_leaves_in_an_answer_a_log_line_a_run_record_or_an_alert(
