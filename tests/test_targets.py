@@ -254,3 +254,55 @@ def test_a_required_option_left_to_the_args_is_still_required(settings: Any) -> 
         if a.dest == "date"
     ]
     assert date.required
+
+
+def test_jobs_that_differ_only_in_name_cost_the_parser_nothing_more(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A registry of thousands of jobs repeats a few commands and args: what
+    # a parser makes of them is read once, whatever the number of jobs.
+    reads: list[tuple[str, ...]] = []
+    real = targets._parse_fixed_args
+
+    def counting(command: str, args: tuple[str, ...], *rest: Any) -> Any:
+        reads.append(args)
+        return real(command, args, *rest)
+
+    monkeypatch.setattr(targets, "_parse_fixed_args", counting)
+    spec = {
+        "command": "echo_params",
+        "args": ["--loud"],
+        "params": {"n": {"type": "int", "option": "count"}},
+    }
+
+    counts = []
+    for copies in (1, 50):
+        jobs = {f"copy-{number}": spec for number in range(copies)}
+        settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+        reads.clear()
+        assert check_jobs() == []
+        assert targets.unresolved() == {}
+        counts.append(len(reads))
+
+    assert counts[0] == counts[1] > 0
+
+
+def test_jobs_that_share_command_and_args_but_not_options_are_read_apart(
+    settings: Any,
+) -> None:
+    # The options a job gives as keywords decide which options the args
+    # still have to give: here the required --date.
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "JOBS": {
+            "dated": {"command": "needs_a_date", "options": {"date": "2026-05-07"}},
+            "undated": {"command": "needs_a_date"},
+        },
+    }
+
+    assert [
+        (name, problem.reason) for name, problem in targets.unresolved().items()
+    ] == [("undated", "invalid_args")]
+    assert [error.msg for error in check_jobs()] == [
+        str(targets.unresolved()["undated"])
+    ]
