@@ -105,7 +105,8 @@ def _command_problems(job: Job) -> list[TargetProblem]:
             )
         ]
     found: list[TargetProblem] = []
-    unknown_args = _unknown_args(job.command, job.args, frozenset(keyword_options(job)))
+    keywords = keyword_options(job)
+    unknown_args = _unknown_args(job.command, job.args, frozenset(keywords))
     if unknown_args:
         found.append(
             TargetProblem(
@@ -116,7 +117,7 @@ def _command_problems(job: Job) -> list[TargetProblem]:
             )
         )
     dests = _accepted_options(job.command)
-    unknown_options = [option for option in keyword_options(job) if option not in dests]
+    unknown_options = [option for option in keywords if option not in dests]
     if unknown_options:
         found.append(
             TargetProblem(
