@@ -59,25 +59,47 @@ def problems(job: Job) -> list[TargetProblem]:
 
 
 def _callable_problems(job: Job) -> list[TargetProblem]:
+    found = _callable_problem(job.callable)
+    if found is None:
+        return []
+    what, error = found
+    return [
+        TargetProblem(
+            "unknown_callable",
+            f"Job {job.name!r} runs {job.callable!r}, which {what}.",
+            error=error,
+        )
+    ]
+
+
+# A module that fails to import is imported again on every attempt: each
+# target below is resolved once per process, whatever the number of jobs
+# sharing it (a project's module may take a while to fail).
+
+
+@cache
+def _callable_problem(path: str) -> tuple[str, Exception | None] | None:
+    """Why ``path`` cannot be called, and the error importing it raised; or None."""
     try:
-        target = import_string(job.callable)
+        target = import_string(path)
     # Importing runs the project's module: whatever it raises, it cannot run.
     except Exception as error:
-        return [
-            TargetProblem(
-                "unknown_callable",
-                f"Job {job.name!r} runs {job.callable!r}, which cannot be imported.",
-                error=error,
-            )
-        ]
+        return "cannot be imported", error
     if not callable(target):
-        return [
-            TargetProblem(
-                "unknown_callable",
-                f"Job {job.name!r} runs {job.callable!r}, which is not callable.",
-            )
-        ]
-    return []
+        return "is not callable", None
+    return None
+
+
+@cache
+def _load_error(name: str) -> Exception | None:
+    """What loading the command ``name`` or building its parser raised, or None."""
+    try:
+        command_parser(name)
+    # Loading runs the project's module and its add_arguments(): whatever
+    # they raise (a missing dependency, a syntax error), it cannot run.
+    except Exception as error:
+        return error
+    return None
 
 
 def _command_problems(job: Job) -> list[TargetProblem]:
@@ -91,11 +113,8 @@ def _command_problems(job: Job) -> list[TargetProblem]:
                 "INSTALLED_APPS; `manage.py help` lists the commands.",
             )
         ]
-    try:
-        command_parser(job.command)
-    # Loading runs the project's module and its add_arguments(): whatever
-    # they raise (a missing dependency, a syntax error), it cannot run.
-    except Exception as error:
+    error = _load_error(job.command)
+    if error is not None:
         return [
             TargetProblem(
                 "unknown_command",
@@ -272,6 +291,8 @@ def _reset(*, setting: str, **kwargs: object) -> None:
         for cached in (
             unresolved,
             command_parser,
+            _callable_problem,
+            _load_error,
             _accepted_options,
             _unknown_args,
             _set_by_args,

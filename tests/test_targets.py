@@ -306,3 +306,36 @@ def test_jobs_that_share_command_and_args_but_not_options_are_read_apart(
     assert [error.msg for error in check_jobs()] == [
         str(targets.unresolved()["undated"])
     ]
+
+
+@pytest.mark.parametrize(
+    ("definition", "loader"),
+    [
+        ({"command": "needs_a_missing_package"}, "load_command"),
+        ({"callable": "tests.testapp.broken_module.run"}, "import_string"),
+    ],
+)
+def test_a_target_that_cannot_load_is_tried_once_for_all_its_jobs(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    definition: dict[str, Any],
+    loader: str,
+) -> None:
+    # A module that fails is imported again on every attempt.
+    attempts: list[str] = []
+    real = getattr(targets, loader)
+
+    def counting(path: str, *args: Any) -> Any:
+        attempts.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(targets, loader, counting)
+    jobs = {f"copy-{number}": definition for number in range(3)}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    found = targets.unresolved()
+    check_jobs()
+
+    assert len(attempts) == 1
+    assert sorted(found) == ["copy-0", "copy-1", "copy-2"]
+    assert all(problem.error is not None for problem in found.values())
