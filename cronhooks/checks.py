@@ -7,7 +7,6 @@ of the settings come from their one schema, ``conf.SETTINGS``.
 
 from __future__ import annotations
 
-from argparse import Namespace
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -270,12 +269,7 @@ def _check_repeated_options(job: Job) -> list[CheckMessage]:
     parameter: ``call_command`` lets the latter win without a word, so the
     flag is dead whenever the parameter is passed. Only asked of a job whose
     command exists and parses its ``args`` (else E005 or E006 says why)."""
-    _, parser = targets.command_parser(job.command)
-    # Every destination starts as this marker: what args set is what changed.
-    unset = object()
-    namespace = Namespace(**{action.dest: unset for action in parser._actions})
-    targets.parse_fixed_args(job, namespace)
-    from_args = {dest for dest, value in vars(namespace).items() if value is not unset}
+    from_args = targets.set_by_args(job)
     repeated = [
         *(f"option {name!r}" for name in job.options if name in from_args),
         *(

@@ -59,25 +59,47 @@ def problems(job: Job) -> list[TargetProblem]:
 
 
 def _callable_problems(job: Job) -> list[TargetProblem]:
+    found = _callable_problem(job.callable)
+    if found is None:
+        return []
+    what, error = found
+    return [
+        TargetProblem(
+            "unknown_callable",
+            f"Job {job.name!r} runs {job.callable!r}, which {what}.",
+            error=error,
+        )
+    ]
+
+
+# A module that fails to import is imported again on every attempt: each
+# target below is resolved once per process, whatever the number of jobs
+# sharing it (a project's module may take a while to fail).
+
+
+@cache
+def _callable_problem(path: str) -> tuple[str, Exception | None] | None:
+    """Why ``path`` cannot be called, and the error importing it raised; or None."""
     try:
-        target = import_string(job.callable)
+        target = import_string(path)
     # Importing runs the project's module: whatever it raises, it cannot run.
     except Exception as error:
-        return [
-            TargetProblem(
-                "unknown_callable",
-                f"Job {job.name!r} runs {job.callable!r}, which cannot be imported.",
-                error=error,
-            )
-        ]
+        return "cannot be imported", error
     if not callable(target):
-        return [
-            TargetProblem(
-                "unknown_callable",
-                f"Job {job.name!r} runs {job.callable!r}, which is not callable.",
-            )
-        ]
-    return []
+        return "is not callable", None
+    return None
+
+
+@cache
+def _load_error(name: str) -> Exception | None:
+    """What loading the command ``name`` or building its parser raised, or None."""
+    try:
+        command_parser(name)
+    # Loading runs the project's module and its add_arguments(): whatever
+    # they raise (a missing dependency, a syntax error), it cannot run.
+    except Exception as error:
+        return error
+    return None
 
 
 def _command_problems(job: Job) -> list[TargetProblem]:
@@ -91,11 +113,8 @@ def _command_problems(job: Job) -> list[TargetProblem]:
                 "INSTALLED_APPS; `manage.py help` lists the commands.",
             )
         ]
-    try:
-        command, parser = command_parser(job.command)
-    # Loading runs the project's module and its add_arguments(): whatever
-    # they raise (a missing dependency, a syntax error), it cannot run.
-    except Exception as error:
+    error = _load_error(job.command)
+    if error is not None:
         return [
             TargetProblem(
                 "unknown_command",
@@ -104,15 +123,9 @@ def _command_problems(job: Job) -> list[TargetProblem]:
                 error=error,
             )
         ]
-    # The sets call_command() accepts: its own parser decides, as it will
-    # when the job runs.
-    dests = {action.dest for action in parser._actions} | set(command.stealth_options)
-    targets = keyword_options(job)
     found: list[TargetProblem] = []
-    try:
-        _, unknown_args = parse_fixed_args(job)
-    except CommandError as error:
-        unknown_args = [str(error)]
+    keywords = keyword_options(job)
+    unknown_args = _unknown_args(job.command, job.args, frozenset(keywords))
     if unknown_args:
         found.append(
             TargetProblem(
@@ -122,7 +135,8 @@ def _command_problems(job: Job) -> list[TargetProblem]:
                 hint=f"`manage.py help {job.command}` lists its options.",
             )
         )
-    unknown_options = [option for option in targets if option not in dests]
+    dests = _accepted_options(job.command)
+    unknown_options = [option for option in keywords if option not in dests]
     if unknown_options:
         found.append(
             TargetProblem(
@@ -154,32 +168,85 @@ def command_parser(name: str) -> tuple[BaseCommand, CommandParser]:
     return command, command.create_parser("manage.py", name)
 
 
+@cache
+def _accepted_options(name: str) -> frozenset[str]:
+    """The options ``call_command(name)`` accepts as keywords: its own parser
+    decides, as it will when the job runs."""
+    command, parser = command_parser(name)
+    return frozenset(action.dest for action in parser._actions) | frozenset(
+        command.stealth_options
+    )
+
+
 def keyword_options(job: Job) -> list[str]:
     """The options ``call_command`` gets as keywords: fixed, then parameters."""
     return [*job.options, *(param.option for param in job.params.values())]
 
 
-# The parsers are shared; parse_fixed_args() changes one for the length of a
-# parse (unresolved() may run in several request threads at once).
+# What a command's parser makes of fixed args depends on the command, the
+# args and the options given as keywords, never on the job's name: the two
+# readings below are made once per distinct triple, as a registry of
+# thousands of jobs repeats a few.
+
+
+@cache
+def _unknown_args(
+    command: str, args: tuple[str, ...], keywords: frozenset[str]
+) -> tuple[str, ...]:
+    """The args the command's parser leaves unread, or the error it raises."""
+    try:
+        _, unknown = _parse_fixed_args(command, args, keywords)
+    except CommandError as error:
+        return (str(error),)
+    return tuple(unknown)
+
+
+def set_by_args(job: Job) -> frozenset[str]:
+    """The destinations the job's fixed ``args`` set (not left at their default).
+
+    Raises ``CommandError`` as the parser does; asked only of a job whose
+    ``problems()`` are none.
+    """
+    return _set_by_args(job.command, job.args, frozenset(keyword_options(job)))
+
+
+@cache
+def _set_by_args(
+    command: str, args: tuple[str, ...], keywords: frozenset[str]
+) -> frozenset[str]:
+    _, parser = command_parser(command)
+    # Every destination starts as this marker: what args set is what changed.
+    unset = object()
+    namespace = Namespace(**{action.dest: unset for action in parser._actions})
+    _parse_fixed_args(command, args, keywords, namespace)
+    return frozenset(
+        dest for dest, value in vars(namespace).items() if value is not unset
+    )
+
+
+# The parsers are shared; _parse_fixed_args() changes one for the length of
+# a parse (unresolved() may run in several request threads at once).
 _parsing = threading.Lock()
 
 
-def parse_fixed_args(
-    job: Job, namespace: Namespace | None = None
+def _parse_fixed_args(
+    command: str,
+    args: tuple[str, ...],
+    keywords: frozenset[str],
+    namespace: Namespace | None = None,
 ) -> tuple[Namespace, list[str]]:
-    """The job's fixed ``args`` as its command's parser reads them.
+    """Fixed ``args`` as the command's parser reads them.
 
     As in ``call_command``, a required option that the job gives as a
     keyword is not asked of the args. Raises ``CommandError`` as the parser does.
     """
-    _, parser = command_parser(job.command)
-    given = set(keyword_options(job))
+    _, parser = command_parser(command)
     with _parsing:
-        relaxed = [a for a in parser._actions if a.required and a.dest in given]
+        relaxed = [a for a in parser._actions if a.required and a.dest in keywords]
         for action in relaxed:
             action.required = False
         try:
-            return parser.parse_known_args(list(job.args), namespace)
+            return parser.parse_known_args(list(args), namespace)
         finally:
             for action in relaxed:
                 action.required = True
@@ -221,5 +288,13 @@ def ensure_runnable(job: Job) -> None:
 @receiver(setting_changed)
 def _reset(*, setting: str, **kwargs: object) -> None:
     if setting in ("CRONHOOKS", "INSTALLED_APPS"):
-        unresolved.cache_clear()
-        command_parser.cache_clear()
+        for cached in (
+            unresolved,
+            command_parser,
+            _callable_problem,
+            _load_error,
+            _accepted_options,
+            _unknown_args,
+            _set_by_args,
+        ):
+            cached.cache_clear()

@@ -4,6 +4,9 @@ monitors, and neither ever changes or holds up a run's own answer."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
@@ -948,3 +951,29 @@ def test_a_job_override_that_breaks_the_channel_is_E023() -> None:
 
     assert error.id == "cronhooks.E023"
     assert error.msg.startswith("Job 'nightly', alert backend 'slack':")
+
+
+def test_a_process_that_sends_no_alert_never_imports_requests() -> None:
+    # Every web process, worker and `manage.py check` loads the run path;
+    # requests costs about a third of Django's HTTP layer to import.
+    code = (
+        "import sys, django; django.setup(); "
+        "from django.urls import resolve; resolve('/health'); "
+        "import cronhooks.alerts.slack, cronhooks.views; "
+        "print(sorted({'requests', 'urllib3'} & set(sys.modules)))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": f"{root}:{root / 'example_project'}",
+        },
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert done.stdout.strip() == "[]"

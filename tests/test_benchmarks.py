@@ -87,6 +87,7 @@ def test_floods_scale_and_prune_produce_figures(smoke: dict[str, Any]) -> None:
     assert all(figures["requests"] > 0 for figures in smoke["flood"].values())
     jobs = smoke["jobs"]
     assert jobs["check_ms"] > 0
+    assert jobs["check_4_jobs_ms"] > 0
     for when in ("empty history", "full history"):
         assert jobs[when]["first_trigger_status"] == 200
         assert jobs[when]["health_detail"]["bytes"] > 0

@@ -331,6 +331,23 @@ def test_a_number_out_of_bounds_names_the_bound() -> None:
     )
 
 
+def test_every_field_default_is_a_value_the_field_accepts() -> None:
+    # parse_job checks only the keys a definition sets and trusts the rest.
+    for field in JOB_FIELDS.values():
+        assert field.accepts(field.default), field.name
+
+
+@pytest.mark.parametrize("order", ["as-the-table", "reversed"])
+def test_the_mistake_named_is_the_first_in_the_fields_table(order: str) -> None:
+    mistakes = {"lock_ttl": 0, "description": 3, "queue_timeout": "1h"}
+    keys = list(mistakes) if order == "as-the-table" else list(reversed(mistakes))
+    spec = {"command": "echo_params", **{key: mistakes[key] for key in keys}}
+
+    assert str(definition_error(spec)) == (
+        "CRONHOOKS['JOBS']['nightly']['lock_ttl'] is 0; it must be at least 1."
+    )
+
+
 def test_args_with_a_callable_is_E030() -> None:
     error = definition_error({"callable": "tests.testapp.jobs.ping", "args": ["-x"]})
 

@@ -254,3 +254,88 @@ def test_a_required_option_left_to_the_args_is_still_required(settings: Any) -> 
         if a.dest == "date"
     ]
     assert date.required
+
+
+def test_jobs_that_differ_only_in_name_cost_the_parser_nothing_more(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A registry of thousands of jobs repeats a few commands and args: what
+    # a parser makes of them is read once, whatever the number of jobs.
+    reads: list[tuple[str, ...]] = []
+    real = targets._parse_fixed_args
+
+    def counting(command: str, args: tuple[str, ...], *rest: Any) -> Any:
+        reads.append(args)
+        return real(command, args, *rest)
+
+    monkeypatch.setattr(targets, "_parse_fixed_args", counting)
+    spec = {
+        "command": "echo_params",
+        "args": ["--loud"],
+        "params": {"n": {"type": "int", "option": "count"}},
+    }
+
+    counts = []
+    for copies in (1, 50):
+        jobs = {f"copy-{number}": spec for number in range(copies)}
+        settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+        reads.clear()
+        assert check_jobs() == []
+        assert targets.unresolved() == {}
+        counts.append(len(reads))
+
+    assert counts[0] == counts[1] > 0
+
+
+def test_jobs_that_share_command_and_args_but_not_options_are_read_apart(
+    settings: Any,
+) -> None:
+    # The options a job gives as keywords decide which options the args
+    # still have to give: here the required --date.
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "JOBS": {
+            "dated": {"command": "needs_a_date", "options": {"date": "2026-05-07"}},
+            "undated": {"command": "needs_a_date"},
+        },
+    }
+
+    assert [
+        (name, problem.reason) for name, problem in targets.unresolved().items()
+    ] == [("undated", "invalid_args")]
+    assert [error.msg for error in check_jobs()] == [
+        str(targets.unresolved()["undated"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("definition", "loader"),
+    [
+        ({"command": "needs_a_missing_package"}, "load_command"),
+        ({"callable": "tests.testapp.broken_module.run"}, "import_string"),
+    ],
+)
+def test_a_target_that_cannot_load_is_tried_once_for_all_its_jobs(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    definition: dict[str, Any],
+    loader: str,
+) -> None:
+    # A module that fails is imported again on every attempt.
+    attempts: list[str] = []
+    real = getattr(targets, loader)
+
+    def counting(path: str, *args: Any) -> Any:
+        attempts.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(targets, loader, counting)
+    jobs = {f"copy-{number}": definition for number in range(3)}
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": jobs}
+
+    found = targets.unresolved()
+    check_jobs()
+
+    assert len(attempts) == 1
+    assert sorted(found) == ["copy-0", "copy-1", "copy-2"]
+    assert all(problem.error is not None for problem in found.values())

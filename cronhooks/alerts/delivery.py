@@ -15,8 +15,6 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-import requests
-
 from cronhooks.conf import conf
 from cronhooks.log import get_logger
 from cronhooks.redaction import redact
@@ -65,6 +63,11 @@ def deliver(deliveries: Iterable[Delivery]) -> list[threading.Thread]:
 
 
 def _deliver(delivery: Delivery) -> None:
+    # Imported by the first delivery, not by every process that loads the run
+    # path: requests (urllib3, ssl, email...) costs a process about a third
+    # of what Django's own HTTP layer does to import.
+    import requests
+
     if delivery.after is not None:
         delivery.after.join(conf.alert_timeout)
     event = delivery.event
@@ -96,5 +99,7 @@ def _deliver(delivery: Delivery) -> None:
 
 def ping(url: str, body: str) -> None:
     """One healthchecks.io-style signal; the body shows in its event log."""
+    import requests  # see _deliver
+
     response = requests.post(url, data=body.encode(), timeout=conf.alert_timeout)
     response.raise_for_status()

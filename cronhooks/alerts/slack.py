@@ -6,8 +6,6 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from cronhooks.alerts.base import Alert, AlertBackend
 from cronhooks.conf import conf
 
@@ -68,6 +66,8 @@ class SlackAlertBackend(AlertBackend):
         return problems
 
     def send(self, alert: Alert) -> None:
+        import requests  # on first use, as in cronhooks.alerts.delivery
+
         response = requests.post(
             self.webhook_url, json=self.payload(alert), timeout=conf.alert_timeout
         )

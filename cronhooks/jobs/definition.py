@@ -115,6 +115,8 @@ JOB_FIELDS: dict[str, Setting] = {
     )
 }
 JOB_KEYS = frozenset(JOB_FIELDS)
+JOB_DEFAULTS = {key: field.default for key, field in JOB_FIELDS.items()}
+_FIELD_ORDER = {key: position for position, key in enumerate(JOB_FIELDS)}
 
 
 def parse_job(name: object, spec: object) -> Job:
@@ -140,9 +142,14 @@ def parse_job(name: object, spec: object) -> Job:
     unknown = set(spec) - JOB_KEYS
     if unknown:
         raise invalid(unknown_keys(unknown, JOB_KEYS), "cronhooks.E028")
-    values: dict[str, Any] = {}
-    for key, field in JOB_FIELDS.items():
-        value = spec.get(key, field.default)
+    # Only the keys a definition sets are checked, as every default is valid
+    # (tests/test_jobs.py) and a job sets few keys; a registry of thousands
+    # of jobs is parsed in each process. The mistake named is the first in
+    # JOB_FIELDS' order, whatever the order of the definition's keys.
+    wrong = [key for key in spec if not JOB_FIELDS[key].accepts(spec[key])]
+    if wrong:
+        key = min(wrong, key=_FIELD_ORDER.__getitem__)
+        field, value = JOB_FIELDS[key], spec[key]
         # Said as the settings' own E011 and E019 say it.
         if not field.has_type(value):
             raise InvalidJobDefinition(
@@ -150,13 +157,12 @@ def parse_job(name: object, spec: object) -> Job:
                 f"it takes {field.type_name}.",
                 check_id="cronhooks.E004",
             )
-        if not field.in_bounds(value):
-            raise InvalidJobDefinition(
-                f"CRONHOOKS['JOBS'][{name!r}][{key!r}] is {value!r}; it must be "
-                f"{field.bounds}.",
-                check_id="cronhooks.E004",
-            )
-        values[key] = value
+        raise InvalidJobDefinition(
+            f"CRONHOOKS['JOBS'][{name!r}][{key!r}] is {value!r}; it must be "
+            f"{field.bounds}.",
+            check_id="cronhooks.E004",
+        )
+    values: dict[str, Any] = {**JOB_DEFAULTS, **spec}
 
     command, target, args = values["command"], values["callable"], values["args"]
     if bool(command) == bool(target):
