@@ -25,6 +25,8 @@ from cronhooks.alerts.base import (
     Alert,
     AlertBackend,
     AlertKind,
+    Heartbeat,
+    HeartbeatSignal,
     InvalidAlertBackend,
     alert_backends,
 )
@@ -43,7 +45,7 @@ MAX_PING_BODY = 10_000
 # Each run's start ping, so its success or fail ping is sent after it: a
 # monitor that gets "start" after "success" thinks the job is running again.
 # Weak, so a run that never finishes (interrupted) leaves nothing behind.
-_start_pings: weakref.WeakValueDictionary[str, threading.Thread] = (
+_start_pings: weakref.WeakValueDictionary[tuple[str, str], threading.Thread] = (
     weakref.WeakValueDictionary()
 )
 
@@ -51,15 +53,22 @@ _start_pings: weakref.WeakValueDictionary[str, threading.Thread] = (
 def run_started(job: Job, run: JobRun) -> None:
     """The run's record is saved and its command is about to start.
 
-    The start ping is not waited for: the job starts at once, and the end of
-    the run waits for it within the same ``ALERT_TIMEOUT``.
+    The start pings are not waited for: the job starts at once, and the end
+    of the run waits for them within the same ``ALERT_TIMEOUT``.
     """
-    if not job.heartbeat_url:
-        return
     try:
-        _start_pings[run.run_id] = start(
-            _heartbeat("start", signal_url(job.heartbeat_url, "start"), run.run_id, job)
+        starts = (
+            [
+                _heartbeat(
+                    "start", signal_url(job.heartbeat_url, "start"), run.run_id, job
+                )
+            ]
+            if job.heartbeat_url
+            else []
         )
+        starts += _beats(job, run, "start", final=True)
+        for delivery in starts:
+            _start_pings[run.run_id, delivery.name] = start(delivery)
     # The alerting boundary, as in run_finished: the job runs regardless.
     except Exception as error:
         _log_failure(error, job)
@@ -74,6 +83,7 @@ def run_finished(job: Job, run: JobRun, *, final: bool = True) -> None:
     try:
         deliveries = [
             *_heartbeat_deliveries(job, run, final),
+            *_end_beats(job, run, final),
             *_alert_deliveries(job, run, final),
         ]
         if deliveries:
@@ -131,7 +141,7 @@ def _heartbeat(
 def _heartbeat_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
     if not job.heartbeat_url:
         return []
-    after = _start_pings.pop(run.run_id, None)
+    after = _start_pings.pop((run.run_id, "heartbeat-start"), None)
     if run.status != JobRun.Status.SUCCEEDED and not final:
         return []
     if run.status == JobRun.Status.SUCCEEDED:
@@ -139,6 +149,52 @@ def _heartbeat_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
     # The error shows in the monitor's event log; tokens are already redacted.
     body = f"{run.run_id}\n{run.error}"[:MAX_PING_BODY]
     return [_heartbeat("fail", signal_url(job.heartbeat_url, "fail"), body, job, after)]
+
+
+def _beats(
+    job: Job, run: JobRun, signal: HeartbeatSignal, *, final: bool
+) -> list[Delivery]:
+    """The heartbeat backends' deliveries of ``signal``; each end waits for
+    its own start."""
+    if job.alerts is None:
+        return []
+    heartbeat = Heartbeat(
+        signal=signal,
+        job=job,
+        run_id=run.run_id,
+        status=run.status,
+        correlation_id=run.correlation_id,
+        duration_ms=None if signal == "start" else run.duration_ms,
+        attempt=run.attempt,
+        final=final,
+    )
+    deliveries = []
+    for backend in _backends(job):
+        if not (backend.heartbeats and backend.enabled):
+            continue
+        name = f"heartbeat-{backend.alias}"
+        deliveries.append(
+            Delivery(
+                event="heartbeat",
+                name=name,
+                send=partial(backend.beat, heartbeat),
+                fields={"alias": backend.alias, "signal": signal},
+                secrets=backend.secrets(),
+                after=None
+                if signal == "start"
+                else _start_pings.pop((run.run_id, name), None),
+            )
+        )
+    return deliveries
+
+
+def _end_beats(job: Job, run: JobRun, final: bool) -> list[Delivery]:
+    """Every attempt's end is told, a failed one with a retry to come as well:
+    a monitor would otherwise wait for it until its own timeout."""
+    signal: HeartbeatSignal = (
+        "success" if run.status == JobRun.Status.SUCCEEDED else "fail"
+    )
+    return _beats(job, run, signal, final=final)
 
 
 def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
@@ -150,7 +206,9 @@ def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
         return []
     if run.status != JobRun.Status.SUCCEEDED and not final:
         return []
-    backends = [backend for backend in _backends(job) if backend.enabled]
+    backends = [
+        backend for backend in _backends(job) if backend.alerts and backend.enabled
+    ]
     if not backends:
         return []
     kind: AlertKind
