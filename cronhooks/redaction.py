@@ -5,8 +5,9 @@ whole by ``[redacted]``: the tokens, every string the settings keep under a
 name that says it is secret (a signing secret, an authenticator's keys), and
 every URL of an alert channel or a heartbeat, also as ``requests`` quotes it
 in an error (its path alone), and the DSN sentry-sdk was initialised with.
-Then, whoever's URL it is, the credentials (``https://user:password@``) and the query string (``?api_key=…``) of every
-URL in the text go too: a job's own error names URLs cronhooks never heard of.
+Then, whoever's URL it is, the credentials (``https://user:password@``) and
+the query string (``?api_key=…``) of every URL in the text go too: a job's
+own error names URLs cronhooks never heard of.
 """
 
 from __future__ import annotations
