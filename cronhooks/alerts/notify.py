@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 
 from cronhooks.alerts.base import (
     Alert,
@@ -66,7 +67,7 @@ def run_started(job: Job, run: JobRun) -> None:
             if job.heartbeat_url
             else []
         )
-        starts += _beats(job, run, "start", final=True)
+        starts += _beats(job, run, "start", _backends(job, _beating()), final=True)
         for delivery in starts:
             _start_pings[run.run_id, delivery.name] = start(delivery)
     # The alerting boundary, as in run_finished: the job runs regardless.
@@ -81,10 +82,11 @@ def run_finished(job: Job, run: JobRun, *, final: bool = True) -> None:
     failure is not told yet, as the retry may still succeed.
     """
     try:
+        backends = _backends(job)
         deliveries = [
             *_heartbeat_deliveries(job, run, final),
-            *_end_beats(job, run, final),
-            *_alert_deliveries(job, run, final),
+            *_end_beats(job, run, backends, final),
+            *_alert_deliveries(job, run, backends, final),
         ]
         if deliveries:
             deliver(deliveries)
@@ -152,12 +154,15 @@ def _heartbeat_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
 
 
 def _beats(
-    job: Job, run: JobRun, signal: HeartbeatSignal, *, final: bool
+    job: Job,
+    run: JobRun,
+    signal: HeartbeatSignal,
+    backends: list[AlertBackend],
+    *,
+    final: bool,
 ) -> list[Delivery]:
     """The heartbeat backends' deliveries of ``signal``; each end waits for
     its own start."""
-    if job.alerts is None:
-        return []
     heartbeat = Heartbeat(
         signal=signal,
         job=job,
@@ -169,7 +174,7 @@ def _beats(
         final=final,
     )
     deliveries = []
-    for backend in _backends(job):
+    for backend in backends:
         if not (backend.heartbeats and backend.enabled):
             continue
         name = f"heartbeat-{backend.alias}"
@@ -188,16 +193,20 @@ def _beats(
     return deliveries
 
 
-def _end_beats(job: Job, run: JobRun, final: bool) -> list[Delivery]:
+def _end_beats(
+    job: Job, run: JobRun, backends: list[AlertBackend], final: bool
+) -> list[Delivery]:
     """Every attempt's end is told, a failed one with a retry to come as well:
     a monitor would otherwise wait for it until its own timeout."""
     signal: HeartbeatSignal = (
         "success" if run.status == JobRun.Status.SUCCEEDED else "fail"
     )
-    return _beats(job, run, signal, final=final)
+    return _beats(job, run, signal, backends, final=final)
 
 
-def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
+def _alert_deliveries(
+    job: Job, run: JobRun, backends: list[AlertBackend], final: bool
+) -> list[Delivery]:
     if job.alerts is None or run.status not in (
         JobRun.Status.SUCCEEDED,
         JobRun.Status.FAILED,
@@ -206,9 +215,7 @@ def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
         return []
     if run.status != JobRun.Status.SUCCEEDED and not final:
         return []
-    backends = [
-        backend for backend in _backends(job) if backend.alerts and backend.enabled
-    ]
+    backends = [backend for backend in backends if backend.alerts and backend.enabled]
     if not backends:
         return []
     kind: AlertKind
@@ -243,10 +250,14 @@ def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
     ]
 
 
-def _backends(job: Job) -> list[AlertBackend]:
-    overrides = job.alerts or {}
+def _backends(job: Job, aliases: list[str] | None = None) -> list[AlertBackend]:
+    """The job's channels (of ``aliases``, default all); none with ``"alerts":
+    False``."""
+    if job.alerts is None:
+        return []
+    overrides = job.alerts
     backends = []
-    for alias in alert_backends.aliases():
+    for alias in alert_backends.aliases() if aliases is None else aliases:
         try:
             backends.append(
                 alert_backends.get(
@@ -263,6 +274,20 @@ def _backends(job: Job) -> list[AlertBackend]:
                 error=redact(str(error), _secrets_of(job)),
             )
     return backends
+
+
+def _beating() -> list[str]:
+    """The aliases whose backend class sends heartbeats, found without
+    building any: one that cannot be built is reported once, at the run's end."""
+    aliases = []
+    for alias in alert_backends.aliases():
+        try:
+            backend_class = import_string(alert_backends.entry(alias)[0])
+        except (InvalidAlertBackend, ImportError):
+            continue
+        if getattr(backend_class, "heartbeats", False) is True:
+            aliases.append(alias)
+    return aliases
 
 
 def _follows_a_failure(run: JobRun) -> bool:

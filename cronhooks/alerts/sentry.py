@@ -81,7 +81,8 @@ class SentryCronsBackend(AlertBackend):
         return config
 
     def beat(self, heartbeat: Heartbeat) -> None:
-        if not sentry_sdk.get_client().is_active():
+        # A client initialised without a DSN is "active" but has nowhere to send.
+        if sentry_sdk.get_client().transport is None:
             raise DeliveryRefused(
                 "sentry_sdk is not initialised with a DSN in this process: "
                 "call sentry_sdk.init(dsn=...) in your settings."
