@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -72,7 +73,8 @@ class SentryIngest:
     """A real HTTP server standing in for Sentry's ingest: keeps each envelope
     POSTed to it, parsed, so check-ins sent from any process can be read.
 
-    ``status`` is what it answers (a test sets 500 for an ingest that fails).
+    ``status`` is what it answers (a test sets 500 for an ingest that fails),
+    after ``delay`` seconds (a slow ingest: the SDK's queue backs up).
     """
 
     def __init__(self, public_key: str) -> None:
@@ -80,6 +82,7 @@ class SentryIngest:
         import threading
 
         self.status = 200
+        self.delay = 0.0
         self.envelopes: list[Envelope] = []
         ingest = self
 
@@ -91,9 +94,12 @@ class SentryIngest:
                 ingest.envelopes.append(
                     Envelope(self.path, dict(self.headers.items()), body)
                 )
-                self.send_response(ingest.status)
-                self.end_headers()
-                self.wfile.write(b"{}")
+                time.sleep(ingest.delay)
+                # A process ended meanwhile (a worker's os._exit) hears nothing.
+                with contextlib.suppress(ConnectionError):
+                    self.send_response(ingest.status)
+                    self.end_headers()
+                    self.wfile.write(b"{}")
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass

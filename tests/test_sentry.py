@@ -24,7 +24,14 @@ from tests.servers import SentryIngest
 from tests.settings import TOKEN
 from tests.test_alerts import join_deliveries
 from tests.test_checks import check_error_codes, check_errors
+from tests.test_task_workers import (
+    DATABASE_LOCKS,
+    Engine,
+    accepted,
+    wait_for,
+)
 from tests.testapp.jobs import FLAKY, SLEEPER
+from tests.workers import worker_env
 
 # Sentry's public keys are 32 hex digits; the DSN is a secret all the same.
 PUBLIC_KEY = "5ad0f3c1e8b94d7aa1b2c3d4e5f60718"
@@ -382,3 +389,76 @@ def test_E045_judges_a_job_with_its_own_overrides() -> None:
     assert [(error.id, error.msg.split(",")[0]) for error in errors] == [
         ("cronhooks.E045", "Job 'prefixed'")
     ]
+
+
+# Across processes: the task worker that runs a background job checks in.
+
+
+@pytest.fixture
+def worker(settings: Any, ingest: SentryIngest, tmp_path: Path) -> Iterator[Engine]:
+    """A db_worker process with sentry_sdk.init pointed at the ingest."""
+    overrides = {
+        "TASK_BACKEND": "database",
+        "JOBS": {
+            **settings.CRONHOOKS["JOBS"],
+            "nightly": {**NIGHTLY, "background": True},
+            "deaf": {
+                "callable": "tests.testapp.jobs.ignore_time_limit",
+                "background": True,
+                "timeout": 1,
+            },
+        },
+        "ALERTS": {"sentry": SENTRY},
+        "TIMEOUT_GRACE": 1,
+        "LOCKS": DATABASE_LOCKS,
+    }
+    settings.CRONHOOKS = {**settings.CRONHOOKS, **overrides}
+    extra = {
+        "CRONHOOKS_WORKER_SETTINGS": json.dumps(overrides),
+        "CRONHOOKS_WORKER_JSON_LOGS": "1",
+        "CRONHOOKS_TEST_SENTRY_DSN": ingest.dsn,
+    }
+    engine = Engine("database", worker_env(DATABASE_LOCKS, extra), tmp_path / "log")
+    engine.start_worker()
+    try:
+        yield engine
+    finally:
+        engine.stop_all()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_background_run_checks_in_from_the_task_worker_that_runs_it(
+    client: Client, ingest: SentryIngest, worker: Engine
+) -> None:
+    run_id = accepted(trigger(client, "nightly"))
+
+    body = wait_for(client, run_id)
+
+    assert body["status"] == "succeeded"
+    # The trigger only queued it: both come from the worker, after the start.
+    check_ins = ingest.wait_for_check_ins(2)
+    assert [check_in["status"] for check_in in check_ins] == ["in_progress", "ok"]
+    assert {check_in["check_in_id"] for check_in in check_ins} == {
+        uuid.UUID(run_id).hex
+    }
+    assert check_ins[1]["monitor_config"]["max_runtime"] == 2  # 90 s + 1 s
+    assert check_ins[1]["duration"] == pytest.approx(body["duration_ms"] / 1000)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_ended_for_a_deaf_job_still_delivers_its_error_check_in(
+    client: Client, ingest: SentryIngest, worker: Engine
+) -> None:
+    # A slow ingest holds the SDK's queue: the error check-in still waits in
+    # it when the worker ends itself (os._exit), unless it was flushed first.
+    ingest.delay = 4
+    run_id = accepted(trigger(client, "deaf"))
+
+    body = wait_for(client, run_id)
+
+    assert body["status"] == "timed_out"
+    check_ins = ingest.wait_for_check_ins(2)
+    assert [check_in["status"] for check_in in check_ins] == ["in_progress", "error"]
+    assert worker.workers[0].wait(timeout=10) == 70
