@@ -3,8 +3,10 @@
 The run path (``runs.execution``) calls ``run_started`` and ``run_finished``.
 A failed run, and the first success after a failure, is sent to every channel in
 ``CRONHOOKS["ALERTS"]`` (unless the job says ``"alerts": False``); a job's
-``heartbeat_url`` is pinged at start, success and failure. Neither raises into
-the run, and the run's answer waits for them ``ALERT_TIMEOUT`` seconds at most.
+``heartbeat_url`` is pinged at start, success and failure, and every channel
+that sends heartbeats (Sentry Crons) is told of each attempt's start and end.
+None raises into the run, and the run's answer waits for them
+``ALERT_TIMEOUT`` seconds at most.
 Everything a delivery needs is built here, in the run's thread: the delivery
 threads never touch the database.
 """
