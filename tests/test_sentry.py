@@ -5,6 +5,7 @@ and a Sentry that is missing or failing never changes a run."""
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from django.test import Client
 from cronhooks.alerts import Alert, AlertBackend
 from cronhooks.alerts.sentry import SentryCronsBackend
 from cronhooks.models import JobRun
-from cronhooks.redaction import known_secrets
+from cronhooks.redaction import known_secrets, sentry_secrets
 from cronhooks.testing import trigger
 from tests.conftest import JsonLines
 from tests.servers import SentryIngest
@@ -328,6 +329,43 @@ def test_a_heartbeat_backend_without_beat_is_logged_and_changes_nothing(
     assert [(line["alias"], line["error"]) for line in failed] == [
         ("mine", "NotImplementedError")
     ] * 2
+
+
+class Unbuildable(AlertBackend):
+    heartbeats = True
+
+    def __init__(self, alias: str, options: Any) -> None:
+        raise RuntimeError(f"cannot start with {TOKEN}")
+
+    def send(self, alert: Alert) -> None:
+        raise AssertionError("never built")
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_backend_that_cannot_be_built_is_logged_and_changes_nothing(
+    client: Client, settings: Any, json_lines: JsonLines
+) -> None:
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "ALERTS": {"odd": {"BACKEND": f"{__name__}.Unbuildable"}},
+    }
+
+    assert trigger(client, "ping").status_code == 200
+
+    failed = [line for line in json_lines() if line["message"] == "alerts_failed"]
+    # Once as the run starts, once as it ends.
+    assert [line["error"] for line in failed] == ["RuntimeError"] * 2
+    assert TOKEN not in json.dumps(json_lines())
+
+
+def test_without_sentry_sdk_imported_no_dsn_is_looked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "sentry_sdk")
+
+    assert sentry_secrets() == []
+    # Nor is it imported to look: a project without Sentry pays nothing.
+    assert "sentry_sdk" not in sys.modules
 
 
 # System checks: cronhooks.E023 (options), E045 (a job it cannot serve)
