@@ -34,6 +34,7 @@ EXTRAS = {
     "rq": "rq",
     "google": "google",
     "jwt": "qstash",
+    "sentry_sdk": "sentry",
 }
 
 _handlers: list[BackendHandler[Any]] = []

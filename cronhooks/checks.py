@@ -16,7 +16,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import NoReverseMatch, reverse
 
 from cronhooks import targets
-from cronhooks.alerts.base import InvalidAlertBackend, alert_backends
+from cronhooks.alerts.base import AlertBackend, InvalidAlertBackend, alert_backends
 from cronhooks.auth import TokenProblem, reads_tokens, token_problems
 from cronhooks.authenticators import (
     Authenticator,
@@ -417,10 +417,11 @@ def check_alerts(
         return []  # reported by check_settings
     errors: list[CheckMessage] = []
     usable: dict[str, tuple[str, dict[str, Any]]] = {}
+    backends: dict[str, AlertBackend] = {}
     for alias, entry in entries.items():
         try:
             path, options = alert_backends.parse_entry(alias, entry)
-            backend = alert_backends.load(alias, path, options)
+            backend = backends[alias] = alert_backends.load(alias, path, options)
         except InvalidAlertBackend as error:
             errors.append(
                 Error(
@@ -440,6 +441,7 @@ def check_alerts(
     for job in definitions().values():
         if not isinstance(job, Job):
             continue  # reported by check_jobs
+        errors.extend(_job_alert_errors(job, backends, usable))
         for alias, overrides in (job.alerts or {}).items():
             if alias not in entries:
                 errors.append(
@@ -461,6 +463,30 @@ def check_alerts(
                     )
                     for problem in backend.check_configuration()
                 )
+    return errors
+
+
+def _job_alert_errors(
+    job: Job,
+    backends: Mapping[str, AlertBackend],
+    usable: Mapping[str, tuple[str, dict[str, Any]]],
+) -> list[CheckMessage]:
+    """What each channel says of serving ``job`` (its overrides merged in)."""
+    if job.alerts is None:
+        return []
+    errors: list[CheckMessage] = []
+    for alias, backend in backends.items():
+        overrides = job.alerts.get(alias)
+        if overrides:
+            path, options = usable[alias]
+            backend = alert_backends.load(alias, path, {**options, **overrides})
+        errors.extend(
+            Error(
+                f"Job {job.name!r}, alert backend {alias!r}: {problem}",
+                id="cronhooks.E045",
+            )
+            for problem in backend.check_job(job)
+        )
     return errors
 
 

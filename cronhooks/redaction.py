@@ -4,14 +4,16 @@ One algorithm for all of them. Every secret cronhooks knows of is replaced
 whole by ``[redacted]``: the tokens, every string the settings keep under a
 name that says it is secret (a signing secret, an authenticator's keys), and
 every URL of an alert channel or a heartbeat, also as ``requests`` quotes it
-in an error (its path alone). Then, whoever's URL it is, the credentials
-(``https://user:password@``) and the query string (``?api_key=…``) of every
-URL in the text go too: a job's own error names URLs cronhooks never heard of.
+in an error (its path alone), and the DSN sentry-sdk was initialised with.
+Then, whoever's URL it is, the credentials (``https://user:password@``) and
+the query string (``?api_key=…``) of every URL in the text go too: a job's
+own error names URLs cronhooks never heard of.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from urllib.parse import urlsplit, urlunsplit
@@ -71,6 +73,7 @@ def known_secrets() -> tuple[str, ...]:
     found = {
         *conf.tokens,
         *authenticator_secrets(),
+        *sentry_secrets(),
         *_named_secrets({**raw, "JOBS": None}),
     }
     urls = list(_strings(raw.get("ALERTS", {})))
@@ -117,6 +120,21 @@ def _named_secrets(value: object, name: str = "") -> Iterator[str]:
         and looks_secret(name)
     ):
         yield value
+
+
+def sentry_secrets() -> list[str]:
+    """The DSN sentry-sdk was initialised with, and its keys: they let anyone
+    send events to the project. Read when ``known_secrets`` is, so
+    ``sentry_sdk.init`` belongs in the settings, as Sentry documents."""
+    sdk = sys.modules.get("sentry_sdk")
+    if sdk is None:  # never imported, so never initialised
+        return []
+    client = sdk.get_client()
+    dsn, parsed = client.dsn, client.parsed_dsn
+    if not dsn or parsed is None:
+        return []
+    keys = [parsed.public_key, parsed.secret_key or ""]
+    return [dsn, *(key for key in keys if len(key) >= MIN_SECRET_LENGTH)]
 
 
 def redact_value(value: object, secrets: Iterable[str] = ()) -> object:

@@ -218,6 +218,15 @@ if "CRONHOOKS_WORKER_LOCKS" in os.environ:
 # Task worker processes read the parent's task backend and job overrides.
 if "CRONHOOKS_WORKER_SETTINGS" in os.environ:
     CRONHOOKS.update(json.loads(os.environ["CRONHOOKS_WORKER_SETTINGS"]))
+# Task worker processes send Sentry check-ins to the test's stand-in ingest.
+if os.environ.get("CRONHOOKS_TEST_SENTRY_DSN"):
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=os.environ["CRONHOOKS_TEST_SENTRY_DSN"],
+        default_integrations=False,
+        auto_enabling_integrations=False,
+    )
 # Worker processes write JSON log lines, for the tests to read their context.
 if os.environ.get("CRONHOOKS_WORKER_JSON_LOGS"):
     from cronhooks.log import configure_structlog, logging_config

@@ -26,6 +26,7 @@ from elections.management.commands.uk_create_elections_from_every_election impor
     DEMO_ELECTIONS,
 )
 from elections.models import Election, ImportRun, Party, is_current
+from tests.servers import SentryIngest
 
 EE_IMPORT = "uk_create_elections_from_every_election"
 SLACK_WEBHOOK_URL = "https://hooks.slack.example/services/T000/B000/XXXX"
@@ -318,7 +319,13 @@ def test_demo_job_fails_when_asked_to() -> None:
 
 def example_project(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run Python in the example project, with only ``env`` set for it."""
-    unset = {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DATABASE_URL", "SLACK_WEBHOOK_URL"}
+    unset = {
+        "DJANGO_SETTINGS_MODULE",
+        "REDIS_URL",
+        "DATABASE_URL",
+        "SLACK_WEBHOOK_URL",
+        "SENTRY_DSN",
+    }
     environ = {key: value for key, value in os.environ.items() if key not in unset}
     return subprocess.run(
         [sys.executable, *args],
@@ -368,3 +375,47 @@ def test_the_example_with_a_slack_webhook_url_passes_its_checks() -> None:
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_without_sentry_dsn_the_example_sends_no_check_ins() -> None:
+    assert "sentry" not in example_cronhooks()["ALERTS"]
+
+
+def test_with_sentry_dsn_the_example_checks_in_with_a_prefix_and_passes_checks() -> (
+    None
+):
+    dsn = "https://5ad0f3c1e8b94d7aa1b2c3d4e5f60718@o1.ingest.sentry.example/1"
+
+    cronhooks = example_cronhooks(SENTRY_DSN=dsn, SENTRY_MONITOR_PREFIX="ex-")
+    checked = example_project("manage.py", "check", SENTRY_DSN=dsn)
+
+    assert cronhooks["ALERTS"]["sentry"] == {
+        "BACKEND": "cronhooks.alerts.sentry.SentryCronsBackend",
+        "OPTIONS": {"MONITOR_PREFIX": "ex-"},
+    }
+    assert checked.returncode == 0, checked.stderr
+    assert "no issues" in checked.stdout
+
+
+@pytest.mark.slow
+def test_the_example_with_sentry_dsn_checks_each_run_in(tmp_path: Path) -> None:
+    ingest = SentryIngest("5ad0f3c1e8b94d7aa1b2c3d4e5f60718")
+    env = {"SENTRY_DSN": ingest.dsn, "SQLITE_PATH": str(tmp_path / "db.sqlite3")}
+    try:
+        migrated = example_project("manage.py", "migrate", "--verbosity", "0", **env)
+        assert migrated.returncode == 0, migrated.stderr
+        ran = example_project(
+            "manage.py", "cronhooks", "run", "demo-fail", "--param", "fail=true", **env
+        )
+        check_ins = ingest.wait_for_check_ins(2)
+    finally:
+        ingest.close()
+
+    assert ran.returncode == 1, ran.stderr
+    assert [(c["monitor_slug"], c["status"]) for c in check_ins] == [
+        ("demo-fail", "in_progress"),
+        ("demo-fail", "error"),
+    ]
+    # demo-fail has no schedule: its monitor is made in Sentry, not here.
+    assert [c.get("monitor_config") for c in check_ins] == [None, None]
+    assert {c["environment"] for c in check_ins} == {"production"}

@@ -2,12 +2,12 @@
 
 ``base``: the backend interface and the ``Alert`` it is given; ``notify``:
 who is told what when a run starts and ends; ``delivery``: sending in threads;
-``slack`` and ``email``: the channels shipped.
+``slack``, ``email`` and ``sentry`` (Crons check-ins): the channels shipped.
 """
 
 from __future__ import annotations
 
-from cronhooks.alerts.base import Alert, AlertBackend, InvalidAlertBackend
+from cronhooks.alerts.base import Alert, AlertBackend, Heartbeat, InvalidAlertBackend
 
 # Documented in the README: a project's own channel subclasses these.
-__all__ = ["Alert", "AlertBackend", "InvalidAlertBackend"]
+__all__ = ["Alert", "AlertBackend", "Heartbeat", "InvalidAlertBackend"]

@@ -13,10 +13,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 from cronhooks.backends import BackendHandler
 from cronhooks.conf import conf
+from cronhooks.jobs import Job
 
 ENTRY_KEYS = frozenset({"BACKEND", "OPTIONS"})
 
 AlertKind = Literal["failure", "recovery"]
+HeartbeatSignal = Literal["start", "success", "fail"]
 
 
 class InvalidAlertBackend(ImproperlyConfigured):
@@ -78,6 +80,26 @@ class Alert:
         return f"{minutes} min {rest} s"
 
 
+@dataclass(frozen=True)
+class Heartbeat:
+    """One run starting or ending, as a heartbeat backend is told it.
+
+    Every run is told, not only failures: a monitor learns from the start and
+    the end of each one when a job runs late, too long, or not at all.
+    """
+
+    signal: HeartbeatSignal
+    job: Job
+    run_id: str
+    status: str
+    correlation_id: str
+    # None at the start.
+    duration_ms: int | None = None
+    attempt: int = 1
+    # False for a failed attempt whose retry is queued.
+    final: bool = True
+
+
 class AlertBackend(ABC):
     """Base class of alert channels, configured in ``CRONHOOKS["ALERTS"]``.
 
@@ -90,6 +112,10 @@ class AlertBackend(ABC):
 
     #: The OPTIONS keys this backend understands; others are a check error.
     option_names: ClassVar[frozenset[str]] = frozenset()
+    #: ``send`` is given failures and recoveries.
+    alerts: ClassVar[bool] = True
+    #: ``beat`` is given the start and the end of every run.
+    heartbeats: ClassVar[bool] = False
 
     def __init__(self, alias: str, options: Mapping[str, Any]) -> None:
         self.alias = alias
@@ -108,8 +134,17 @@ class AlertBackend(ABC):
     def send(self, alert: Alert) -> None:
         """Deliver the alert, or raise."""
 
+    def beat(self, heartbeat: Heartbeat) -> None:
+        """Tell a monitor that a run started or ended, or raise; called only
+        when ``heartbeats`` is True, in a thread of its own like ``send``."""
+        raise NotImplementedError(f"{type(self).__name__} sends no heartbeats.")
+
     def secrets(self) -> list[str]:
-        """Option values that must never reach a log line."""
+        """Values that must never reach a log line, an answer or a record."""
+        return []
+
+    def check_job(self, job: Job) -> list[str]:
+        """Problems serving ``job``, for the system checks (cronhooks.E045)."""
         return []
 
     def check_configuration(self) -> list[str]:

@@ -22,6 +22,11 @@ from cronhooks.redaction import redact
 logger = get_logger()
 
 
+class DeliveryRefused(Exception):
+    """The channel cannot take the message for a reason its message gives in
+    full (no secret in it): logged as a warning, without a traceback."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One message to one place; ``send`` raises on failure."""
@@ -81,6 +86,13 @@ def _deliver(delivery: Delivery) -> None:
             **delivery.fields,
             error=type(error).__name__,
             status_code=response.status_code if response is not None else None,
+        )
+    except DeliveryRefused as error:
+        logger.warning(
+            f"{event}_failed",
+            **delivery.fields,
+            error=type(error).__name__,
+            reason=redact(str(error), delivery.secrets),
         )
     # The delivery boundary: a backend's bug must not reach the run, but it
     # must be visible, with its traceback stripped of secrets.

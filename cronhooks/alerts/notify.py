@@ -3,8 +3,10 @@
 The run path (``runs.execution``) calls ``run_started`` and ``run_finished``.
 A failed run, and the first success after a failure, is sent to every channel in
 ``CRONHOOKS["ALERTS"]`` (unless the job says ``"alerts": False``); a job's
-``heartbeat_url`` is pinged at start, success and failure. Neither raises into
-the run, and the run's answer waits for them ``ALERT_TIMEOUT`` seconds at most.
+``heartbeat_url`` is pinged at start, success and failure, and every channel
+that sends heartbeats (Sentry Crons) is told of each attempt's start and end.
+None raises into the run, and the run's answer waits for them
+``ALERT_TIMEOUT`` seconds at most.
 Everything a delivery needs is built here, in the run's thread: the delivery
 threads never touch the database.
 """
@@ -20,11 +22,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 
 from cronhooks.alerts.base import (
     Alert,
     AlertBackend,
     AlertKind,
+    Heartbeat,
+    HeartbeatSignal,
     InvalidAlertBackend,
     alert_backends,
 )
@@ -43,7 +48,7 @@ MAX_PING_BODY = 10_000
 # Each run's start ping, so its success or fail ping is sent after it: a
 # monitor that gets "start" after "success" thinks the job is running again.
 # Weak, so a run that never finishes (interrupted) leaves nothing behind.
-_start_pings: weakref.WeakValueDictionary[str, threading.Thread] = (
+_start_pings: weakref.WeakValueDictionary[tuple[str, str], threading.Thread] = (
     weakref.WeakValueDictionary()
 )
 
@@ -51,15 +56,22 @@ _start_pings: weakref.WeakValueDictionary[str, threading.Thread] = (
 def run_started(job: Job, run: JobRun) -> None:
     """The run's record is saved and its command is about to start.
 
-    The start ping is not waited for: the job starts at once, and the end of
-    the run waits for it within the same ``ALERT_TIMEOUT``.
+    The start pings are not waited for: the job starts at once, and the end
+    of the run waits for them within the same ``ALERT_TIMEOUT``.
     """
-    if not job.heartbeat_url:
-        return
     try:
-        _start_pings[run.run_id] = start(
-            _heartbeat("start", signal_url(job.heartbeat_url, "start"), run.run_id, job)
+        starts = (
+            [
+                _heartbeat(
+                    "start", signal_url(job.heartbeat_url, "start"), run.run_id, job
+                )
+            ]
+            if job.heartbeat_url
+            else []
         )
+        starts += _beats(job, run, "start", _backends(job, _beating()), final=True)
+        for delivery in starts:
+            _start_pings[run.run_id, delivery.name] = start(delivery)
     # The alerting boundary, as in run_finished: the job runs regardless.
     except Exception as error:
         _log_failure(error, job)
@@ -72,9 +84,11 @@ def run_finished(job: Job, run: JobRun, *, final: bool = True) -> None:
     failure is not told yet, as the retry may still succeed.
     """
     try:
+        backends = _backends(job)
         deliveries = [
             *_heartbeat_deliveries(job, run, final),
-            *_alert_deliveries(job, run, final),
+            *_end_beats(job, run, backends, final),
+            *_alert_deliveries(job, run, backends, final),
         ]
         if deliveries:
             deliver(deliveries)
@@ -131,7 +145,7 @@ def _heartbeat(
 def _heartbeat_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
     if not job.heartbeat_url:
         return []
-    after = _start_pings.pop(run.run_id, None)
+    after = _start_pings.pop((run.run_id, "heartbeat-start"), None)
     if run.status != JobRun.Status.SUCCEEDED and not final:
         return []
     if run.status == JobRun.Status.SUCCEEDED:
@@ -141,7 +155,60 @@ def _heartbeat_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
     return [_heartbeat("fail", signal_url(job.heartbeat_url, "fail"), body, job, after)]
 
 
-def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
+def _beats(
+    job: Job,
+    run: JobRun,
+    signal: HeartbeatSignal,
+    backends: list[AlertBackend],
+    *,
+    final: bool,
+) -> list[Delivery]:
+    """The heartbeat backends' deliveries of ``signal``; each end waits for
+    its own start."""
+    heartbeat = Heartbeat(
+        signal=signal,
+        job=job,
+        run_id=run.run_id,
+        status=run.status,
+        correlation_id=run.correlation_id,
+        duration_ms=None if signal == "start" else run.duration_ms,
+        attempt=run.attempt,
+        final=final,
+    )
+    deliveries = []
+    for backend in backends:
+        if not (backend.heartbeats and backend.enabled):
+            continue
+        name = f"heartbeat-{backend.alias}"
+        deliveries.append(
+            Delivery(
+                event="heartbeat",
+                name=name,
+                send=partial(backend.beat, heartbeat),
+                fields={"alias": backend.alias, "signal": signal},
+                secrets=backend.secrets(),
+                after=None
+                if signal == "start"
+                else _start_pings.pop((run.run_id, name), None),
+            )
+        )
+    return deliveries
+
+
+def _end_beats(
+    job: Job, run: JobRun, backends: list[AlertBackend], final: bool
+) -> list[Delivery]:
+    """Every attempt's end is told, a failed one with a retry to come as well:
+    a monitor would otherwise wait for it until its own timeout."""
+    signal: HeartbeatSignal = (
+        "success" if run.status == JobRun.Status.SUCCEEDED else "fail"
+    )
+    return _beats(job, run, signal, backends, final=final)
+
+
+def _alert_deliveries(
+    job: Job, run: JobRun, backends: list[AlertBackend], final: bool
+) -> list[Delivery]:
     if job.alerts is None or run.status not in (
         JobRun.Status.SUCCEEDED,
         JobRun.Status.FAILED,
@@ -150,7 +217,7 @@ def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
         return []
     if run.status != JobRun.Status.SUCCEEDED and not final:
         return []
-    backends = [backend for backend in _backends(job) if backend.enabled]
+    backends = [backend for backend in backends if backend.alerts and backend.enabled]
     if not backends:
         return []
     kind: AlertKind
@@ -185,10 +252,14 @@ def _alert_deliveries(job: Job, run: JobRun, final: bool) -> list[Delivery]:
     ]
 
 
-def _backends(job: Job) -> list[AlertBackend]:
-    overrides = job.alerts or {}
+def _backends(job: Job, aliases: list[str] | None = None) -> list[AlertBackend]:
+    """The job's channels (of ``aliases``, default all); none with ``"alerts":
+    False``."""
+    if job.alerts is None:
+        return []
+    overrides = job.alerts
     backends = []
-    for alias in alert_backends.aliases():
+    for alias in alert_backends.aliases() if aliases is None else aliases:
         try:
             backends.append(
                 alert_backends.get(
@@ -205,6 +276,20 @@ def _backends(job: Job) -> list[AlertBackend]:
                 error=redact(str(error), _secrets_of(job)),
             )
     return backends
+
+
+def _beating() -> list[str]:
+    """The aliases whose backend class sends heartbeats, found without
+    building any: one that cannot be built is reported once, at the run's end."""
+    aliases = []
+    for alias in alert_backends.aliases():
+        try:
+            backend_class = import_string(alert_backends.entry(alias)[0])
+        except (InvalidAlertBackend, ImportError):
+            continue
+        if getattr(backend_class, "heartbeats", False) is True:
+            aliases.append(alias)
+    return aliases
 
 
 def _follows_a_failure(run: JobRun) -> bool:

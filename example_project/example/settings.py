@@ -141,7 +141,7 @@ def _comma_separated(name: str) -> list[str]:
     ]
 
 
-CRONHOOKS = {
+CRONHOOKS: dict[str, Any] = {
     # Comma-separated so a new token can be added before the old one is removed.
     "TOKENS": _comma_separated("CRONHOOKS_TOKEN"),
     # CIDRs, comma-separated: callers elsewhere get 403 (empty: everyone).
@@ -222,6 +222,20 @@ CRONHOOKS = {
     # http://127.0.0.1:8000 with runserver.
     "BASE_URL": os.environ.get("CRONHOOKS_BASE_URL", ""),
 }
+
+# With SENTRY_DSN set, errors go to Sentry and every run is a Sentry Crons
+# check-in: in_progress, then ok or error. Each job's monitor (schedule, margin,
+# maximum runtime) is made and kept up to date from the jobs above; its
+# environment is this deployment's.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, environment=CRONHOOKS["ENVIRONMENT"])
+    CRONHOOKS["ALERTS"]["sentry"] = {
+        "BACKEND": "cronhooks.alerts.sentry.SentryCronsBackend",
+        "OPTIONS": {"MONITOR_PREFIX": os.environ.get("SENTRY_MONITOR_PREFIX", "")},
+    }
 
 # Background runs: on this database by default (python manage.py db_worker), or
 # on RQ with TASKS_BACKEND=rq and REDIS_URL (python manage.py rqworker

@@ -133,3 +133,10 @@ def leak_signing_secret() -> None:
     ]
     secret = entry["OPTIONS"]["SECRETS"][0]
     raise RuntimeError(f"upstream rejected X-Signing-Secret: {secret}")
+
+
+def quote_sentry_dsn() -> None:
+    """Fail quoting the DSN, as a job whose own Sentry call failed might."""
+    import sentry_sdk
+
+    raise RuntimeError(f"could not report to {sentry_sdk.get_client().dsn}")
