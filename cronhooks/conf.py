@@ -188,6 +188,13 @@ SETTINGS: dict[str, Setting] = {
             "Run records older than this many days are removed by `cronhooks prune`.",
         ),
         _count(
+            "FOLD_REFUSALS",
+            10,
+            "Seconds during which identical refused triggers answered by one "
+            "server thread are counted on one run record (its count) rather than "
+            "each written as its own; 0 writes each.",
+        ),
+        _count(
             "IDEMPOTENCY_RETENTION",
             24 * 60 * 60,
             "Seconds an Idempotency-Key is remembered.",
@@ -310,6 +317,10 @@ class Settings:
     @property
     def retention_days(self) -> int:
         return int(self.value("RETENTION_DAYS"))
+
+    @property
+    def fold_refusals(self) -> int:
+        return int(self.value("FOLD_REFUSALS"))
 
     @property
     def idempotency_retention(self) -> int:

@@ -108,6 +108,11 @@ class JobRun(models.Model):
         help_text="The run was not exclusive for its whole duration: its lock "
         "could not be renewed, was taken by another holder, or was never held.",
     )
+    count = models.PositiveIntegerField(
+        default=1,
+        help_text="How many identical refused triggers this record stands for, "
+        "from started_at to finished_at (see runs/refusals.py); 1 for a run.",
+    )
 
     objects = JobRunQuerySet.as_manager()
 

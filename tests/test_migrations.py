@@ -21,6 +21,14 @@ def migrate(targets: list[tuple[str, str]]) -> MigrationExecutor:
     return MigrationExecutor(connection)
 
 
+def latest() -> list[tuple[str, str]]:
+    """Where each test leaves the schema: the tests after it expect it whole."""
+    nodes: list[tuple[str, str]] = MigrationExecutor(
+        connection
+    ).loader.graph.leaf_nodes("cronhooks")
+    return nodes
+
+
 def test_0003_keeps_only_each_jobs_newest_running_record_running() -> None:
     old = migrate(BEFORE).loader.project_state(BEFORE).apps
     JobRun = old.get_model("cronhooks", "JobRun")  # noqa: N806  (a model class)
@@ -54,4 +62,23 @@ def test_0003_keeps_only_each_jobs_newest_running_record_running() -> None:
         assert runs[done].status == "succeeded"
         assert runs[live].attempt == 1
     finally:
-        migrate(AFTER)
+        migrate(latest())
+
+
+def test_0004_counts_each_earlier_record_once() -> None:
+    before = [("cronhooks", "0003_background_runs")]
+    after = [("cronhooks", "0004_perf_flood_refusal_count")]
+    old = migrate(before).loader.project_state(before).apps
+    old.get_model("cronhooks", "JobRun").objects.create(
+        job="import",
+        status="rejected",
+        source="http",
+        correlation_id="refused",
+        started_at=datetime(2026, 11, 1, tzinfo=tz.utc),
+    )
+    try:
+        new = migrate(after).loader.project_state(after).apps
+        run = new.get_model("cronhooks", "JobRun").objects.get()
+        assert run.count == 1
+    finally:
+        migrate(latest())

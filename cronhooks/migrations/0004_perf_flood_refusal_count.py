@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("cronhooks", "0003_background_runs"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="jobrun",
+            name="count",
+            field=models.PositiveIntegerField(
+                default=1,
+                help_text="How many identical refused triggers this record stands "
+                "for, from started_at to finished_at (see runs/refusals.py); 1 for "
+                "a run.",
+            ),
+        ),
+    ]
