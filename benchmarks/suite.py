@@ -824,6 +824,9 @@ COUNTS = {
     " AND started_at >= %(since)s AND status NOT IN ('rejected', 'replayed')",
     "recorded": "SELECT count(*) FROM cronhooks_jobrun WHERE job = %(job)s"
     " AND started_at >= %(since)s",
+    # Each record stands for its count of triggers (identical refusals folded).
+    "attempts": "SELECT coalesce(sum(count), 0) FROM cronhooks_jobrun"
+    " WHERE job = %(job)s AND started_at >= %(since)s",
 }
 
 
@@ -995,6 +998,9 @@ def flood(
         figures["history_rows"] = count_runs(
             services, "recorded", job="flood", since=since
         )
+        figures["history_attempts"] = count_runs(
+            services, "attempts", job="flood", since=since
+        )
     return figures
 
 
@@ -1164,7 +1170,10 @@ def flood_table(result: dict[str, Any]) -> list[str]:
             f"{label:24} {rps:>8.1f}/s ({rps / naive_rps:.2f}x naive) "
             f"p50 {ms(figures['p50_ms'])}"
         )
-        recorded = "" if rows is None else f", {rows} history rows"
+        recorded = ""
+        if rows is not None:
+            attempts = figures["history_attempts"]
+            recorded = f", {rows} history rows counting {attempts} triggers"
         line(f"{'':24} {figures['statuses']}{recorded}")
     return out
 

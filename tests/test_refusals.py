@@ -209,6 +209,17 @@ def test_a_refusal_that_cannot_be_counted_is_answered_503(
     assert JobRun.objects.using("proxied").get().count == 1
 
 
+def test_a_records_status_shows_its_count(client: Client, auth: dict[str, str]) -> None:
+    run_id = refused(client)["run_id"]
+    refused(client)
+
+    response = client.get(f"/cron/runs/{run_id}", headers=auth)
+
+    body = response.json()
+    assert (body["status"], body["count"]) == ("rejected", 2)
+    assert body["error"]["code"] == "job_disabled"
+
+
 def test_a_run_answers_and_shows_a_count_of_one(client: Client) -> None:
     ran = trigger(client, "ping").json()
 

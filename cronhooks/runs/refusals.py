@@ -30,8 +30,7 @@ import threading
 import uuid
 from datetime import datetime, timedelta
 
-from django.db import router
-from django.db.models import F
+from django.db import connections, router
 
 from cronhooks.conf import conf
 from cronhooks.models import JobRun
@@ -50,6 +49,11 @@ class _Recent(threading.local):
 
 
 _recent = _Recent()
+
+_COUNT = (
+    "UPDATE {table} SET {count} = {count} + 1, {finished_at} = %s "
+    "WHERE {id} = %s AND {status} = %s"
+)
 
 
 def record_refusal(run: JobRun) -> None:
@@ -92,11 +96,26 @@ def _identity(run: JobRun, alias: str) -> Identity:
 
 def _counted(alias: str, record_id: uuid.UUID, at: datetime | None) -> bool:
     """Add one to the record's count; False when it is no longer there."""
-    return bool(
-        JobRun.objects.using(alias)
-        .filter(id=record_id, status=JobRun.Status.REJECTED)
-        .update(count=F("count") + 1, finished_at=at)
+    # The statement the ORM's update() writes, without building it anew for
+    # every refusal of a flood: that took a third of a refusal's time.
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    sql = _COUNT.format(
+        table=quote(JobRun._meta.db_table),
+        count=quote("count"),
+        finished_at=quote("finished_at"),
+        id=quote("id"),
+        status=quote("status"),
     )
+    id_field, time_field = JobRun._meta.pk, JobRun._meta.get_field("finished_at")
+    params = [
+        time_field.get_db_prep_value(at, connection),
+        id_field.get_db_prep_value(record_id, connection),
+        JobRun.Status.REJECTED.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return bool(cursor.rowcount)
 
 
 def _remember(identity: Identity, run: JobRun, within: timedelta) -> None:
