@@ -215,6 +215,22 @@ def test_a_refused_redis_lock_names_its_holder_in_one_command(
     assert refused.value.holder.run_id == "run-1"
 
 
+def test_a_redis_lock_held_by_something_else_is_refused_as_held(
+    settings: Any, redis_url: str
+) -> None:
+    config = lock_config("redis", redis_url)
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": config}
+    prefix = config["OPTIONS"]["KEY_PREFIX"]  # type: ignore[index]
+    with redis.Redis.from_url(redis_url) as client:
+        client.set(f"{prefix}:lock:job", "not-cronhooks", px=5000)
+
+    with pytest.raises(LockHeld) as refused:
+        get_backend().acquire("job", "run-1", ttl=5)
+
+    assert refused.value.holder is not None
+    assert refused.value.holder.run_id == "unknown"
+
+
 def test_ping_answers(backend: LockBackend) -> None:
     backend.ping()
 
