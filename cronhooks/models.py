@@ -110,6 +110,8 @@ class JobRun(models.Model):
     )
     count = models.PositiveIntegerField(
         default=1,
+        # Also the database's: rows written with SQL alone count once.
+        db_default=1,
         help_text="How many identical refused triggers this record stands for, "
         "from started_at to finished_at (see runs/refusals.py); 1 for a run.",
     )

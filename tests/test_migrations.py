@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from datetime import timezone as tz
 
@@ -80,5 +81,19 @@ def test_0004_counts_each_earlier_record_once() -> None:
         new = migrate(after).loader.project_state(after).apps
         run = new.get_model("cronhooks", "JobRun").objects.get()
         assert run.count == 1
+        # A row written with SQL alone (a script, a fixture) counts once too.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO cronhooks_jobrun (id, job, status, source, params, "
+                "correlation_id, client, reason, error, output, output_truncated, "
+                "started_at, attempt, lock_lost, idempotency_key) VALUES (%s, "
+                "'import', 'rejected', 'http', '{}', 'by-sql', '', '', '', '', %s, "
+                "%s, 1, %s, '')",
+                [uuid.uuid4().hex, False, run.started_at, False],
+            )
+        by_sql = new.get_model("cronhooks", "JobRun").objects.get(
+            correlation_id="by-sql"
+        )
+        assert by_sql.count == 1
     finally:
         migrate(latest())

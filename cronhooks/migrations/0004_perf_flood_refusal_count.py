@@ -14,6 +14,7 @@ class Migration(migrations.Migration):
             name="count",
             field=models.PositiveIntegerField(
                 default=1,
+                db_default=1,
                 help_text="How many identical refused triggers this record stands "
                 "for, from started_at to finished_at (see runs/refusals.py); 1 for "
                 "a run.",
