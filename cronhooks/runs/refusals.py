@@ -12,10 +12,11 @@ the record says but its correlation ID (the first refusal's) and its times.
 
 Why a record per server thread rather than one per burst: every refusal of a
 flood updating one shared row queues on that row's lock, each waiting for the
-one before it to commit (a WAL flush), about 940 updates a second on the
-machine the benchmarks run on, against 3,500 to 6,400 with a row per thread
-(16 threads, PostgreSQL 15, fsync on). A burst is then a few records, at most
-one per server thread and window, whose counts add up to its refusals.
+one before it to commit (a WAL flush): 940 to 1,750 updates a second on the
+machine the benchmarks run on, against 3,500 to 7,650 with a row per thread
+(16 threads, PostgreSQL 15, fsync on; ``benchmarks/refusals.py`` measures it
+through this module). A burst is then a few records, at most one per server
+thread and window, whose counts add up to its refusals.
 
 Nothing is lost: each refusal's count is committed before its answer is sent.
 What this thread remembers (which record to count on) is only a shortcut;
