@@ -1,4 +1,5 @@
-"""Run history: one row for every trigger attempt, refused ones included."""
+"""Run history: every trigger attempt, refused ones included (a burst of
+identical refusals as one row with its ``count``)."""
 
 from __future__ import annotations
 
