@@ -196,6 +196,13 @@ SETTINGS: dict[str, Setting] = {
             "Run records older than this many days are removed by `cronhooks prune`.",
         ),
         _count(
+            "FOLD_REFUSALS",
+            10,
+            "Seconds during which identical refused triggers answered by one "
+            "server thread are counted on one run record (its count) rather than "
+            "each written as its own; 0 writes each.",
+        ),
+        _count(
             "IDEMPOTENCY_RETENTION",
             24 * 60 * 60,
             "Seconds an Idempotency-Key is remembered.",
@@ -347,6 +354,10 @@ class Settings:
     @property
     def health_jobs(self) -> int:
         return int(self.value("HEALTH_JOBS"))
+
+    @property
+    def fold_refusals(self) -> int:
+        return int(self.value("FOLD_REFUSALS"))
 
     @property
     def idempotency_retention(self) -> int:

@@ -1,4 +1,5 @@
-"""Run history: one row for every trigger attempt, refused ones included."""
+"""Run history: every trigger attempt, refused ones included (a burst of
+identical refusals as one row with its ``count``)."""
 
 from __future__ import annotations
 
@@ -137,6 +138,13 @@ class JobRun(models.Model):
         default=False,
         help_text="The run was not exclusive for its whole duration: its lock "
         "could not be renewed, was taken by another holder, or was never held.",
+    )
+    count = models.PositiveIntegerField(
+        default=1,
+        # Also the database's: rows written with SQL alone count once.
+        db_default=1,
+        help_text="How many identical refused triggers this record stands for, "
+        "from started_at to finished_at (see runs/refusals.py); 1 for a run.",
     )
 
     objects = JobRunQuerySet.as_manager()

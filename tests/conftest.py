@@ -69,6 +69,14 @@ def _fresh_rate_limits() -> None:
     caches["default"].clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_refusals() -> None:
+    """Start each test with no refusal remembered to count on (refusals.py)."""
+    from cronhooks.runs import refusals
+
+    refusals.forget()
+
+
 @pytest.fixture
 def client() -> Client:
     # enforce_csrf_checks: prove the trigger view needs no CSRF token, as a

@@ -122,6 +122,8 @@ CACHES = {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        # A server a test starts counts its rate limits apart from other tests'.
+        "KEY_PREFIX": os.environ.get("CRONHOOKS_TEST_CACHE_PREFIX", ""),
     },
 }
 

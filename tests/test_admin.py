@@ -87,3 +87,16 @@ def test_a_runs_page_shows_what_its_job_does(
 
     assert b"Answers pong" in page.content
     assert b"no longer in CRONHOOKS" in removed.content
+
+
+def test_the_list_shows_how_many_refusals_a_record_counts(
+    admin_client: Client, client: Client
+) -> None:
+    for _ in range(3):
+        trigger(client, "off")
+
+    response = admin_client.get("/admin/cronhooks/jobrun/")
+
+    assert response.context["cl"].result_count == 1
+    # The count column, beside the reason.
+    assert b'<td class="field-count">3</td>' in response.content

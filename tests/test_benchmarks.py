@@ -7,6 +7,7 @@ burst must keep whatever the machine: exactly one run).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from benchmarks import suite
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,6 +88,14 @@ def test_floods_scale_and_prune_produce_figures(smoke: dict[str, Any]) -> None:
         "cronhooks, Redis lock",
     }
     assert all(figures["requests"] > 0 for figures in smoke["flood"].values())
+    for label in ("cronhooks, DB lease", "cronhooks, Redis lock"):
+        figures = smoke["flood"][label]
+        answered = sum(
+            count for status, count in figures["statuses"].items() if status.isdigit()
+        )
+        # Every answered trigger is in the history's counts; one the client
+        # gave up on may be too.
+        assert answered <= figures["history_attempts"] <= figures["requests"]
     jobs = smoke["jobs"]
     assert jobs["check_ms"] > 0
     assert jobs["check_4_jobs_ms"] > 0
@@ -93,3 +104,24 @@ def test_floods_scale_and_prune_produce_figures(smoke: dict[str, Any]) -> None:
         assert jobs[when]["health_detail"]["bytes"] > 0
     assert set(smoke["history"]["latency"]) == set(smoke["history"]["before"])
     assert smoke["prune"]["rows_deleted"] > 0
+
+
+def test_only_measures_the_sections_named_in_the_suites_order() -> None:
+    assert suite.sections("flood, burst") == ("burst", "flood")
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown sections fluod"):
+        suite.sections("burst,fluod")
+    with pytest.raises(argparse.ArgumentTypeError, match="none given"):
+        suite.sections(",")
+
+
+def test_the_table_shows_only_the_sections_measured(smoke: dict[str, Any]) -> None:
+    partial = {
+        key: value
+        for key, value in smoke.items()
+        if key not in ("latency", "floor", "ratios", "jobs", "history", "prune")
+    }
+    text = suite.table(partial)
+    assert "burst: " in text
+    assert "flood: " in text
+    assert "floor of the extra work" not in text
+    assert "prune: " not in text

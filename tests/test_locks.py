@@ -6,13 +6,16 @@ with CRONHOOKS_TEST_DATABASE=postgres), on PostgreSQL always, and on Redis.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
+from unittest import mock
 
+import psycopg
 import pytest
 import redis
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -33,7 +36,7 @@ from cronhooks.locks.database import DatabaseLockBackend
 from cronhooks.locks.redis import RedisLockBackend
 from cronhooks.models import JobRun
 from cronhooks.testing import trigger
-from tests.conftest import JsonLines, lock_config
+from tests.conftest import ON_POSTGRES, JsonLines, lock_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -181,6 +184,51 @@ def test_redis_fences_keep_growing_when_redis_loses_its_keys(
         client.delete(f"{prefix}:fence:job")
 
     assert backend.acquire("job", "run-2", ttl=5).fencing_token > first.fencing_token
+
+
+@pytest.mark.parametrize("decoded", [False, True])
+def test_a_refused_redis_lock_names_its_holder_in_one_command(
+    settings: Any, redis_url: str, decoded: bool
+) -> None:
+    # A burst's refusals each cost the lock's own call, not one more to ask
+    # who holds it; with decode_responses the holder comes back as text.
+    settings.CRONHOOKS = {
+        **settings.CRONHOOKS,
+        "LOCKS": lock_config("redis", redis_url),
+    }
+    backend = get_backend()
+    assert isinstance(backend, RedisLockBackend)
+    backend._client = redis.Redis.from_url(redis_url, decode_responses=decoded)
+    backend.acquire("job", "run-1", ttl=5)
+    client = backend.client
+
+    with (
+        mock.patch.object(
+            client, "execute_command", wraps=client.execute_command
+        ) as sent,
+        pytest.raises(LockHeld) as refused,
+    ):
+        backend.acquire("job", "run-2", ttl=5)
+
+    assert [call.args[0] for call in sent.call_args_list] == ["EVALSHA"]
+    assert refused.value.holder is not None
+    assert refused.value.holder.run_id == "run-1"
+
+
+def test_a_redis_lock_held_by_something_else_is_refused_as_held(
+    settings: Any, redis_url: str
+) -> None:
+    config = lock_config("redis", redis_url)
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": config}
+    prefix = config["OPTIONS"]["KEY_PREFIX"]  # type: ignore[index]
+    with redis.Redis.from_url(redis_url) as client:
+        client.set(f"{prefix}:lock:job", "not-cronhooks", px=5000)
+
+    with pytest.raises(LockHeld) as refused:
+        get_backend().acquire("job", "run-1", ttl=5)
+
+    assert refused.value.holder is not None
+    assert refused.value.holder.run_id == "unknown"
 
 
 def test_ping_answers(backend: LockBackend) -> None:
@@ -403,8 +451,80 @@ def test_the_database_lease_is_taken_in_one_statement(settings: Any) -> None:
 
     assert len(first) == 1
     assert lease.fencing_token == 1
-    # The refusal reads who holds it, to say so.
-    assert len(refused) == 2
+    # The refusal says who holds it: in the same statement on PostgreSQL, read
+    # apart on SQLite.
+    assert len(refused) == (1 if connection.vendor == "postgresql" else 2)
+
+
+@ON_POSTGRES
+def test_a_refused_lease_leaves_the_lease_row_unlocked(settings: Any) -> None:
+    # Else each refusal of a burst waits for the commit of the one before it.
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": lock_config("postgres-db")}
+    backend = get_backend()
+    backend.acquire("job", "run-1", ttl=5)
+
+    with transaction.atomic(using="postgres"):
+        with pytest.raises(LockHeld) as refused:
+            backend.acquire("job", "run-2", ttl=5)
+        # Still inside the refused trigger's transaction: a row lock it took
+        # would be held until its end.
+        params = connections["postgres"].settings_dict
+        with psycopg.connect(
+            host=params["HOST"],
+            port=params["PORT"],
+            user=params["USER"],
+            dbname=params["NAME"],
+        ) as other:
+            locked = other.execute(
+                "SELECT job FROM cronhooks_joblock WHERE job = 'job' FOR UPDATE NOWAIT"
+            )
+            assert locked.fetchall() == [("job",)]
+
+    assert refused.value.holder is not None
+    assert refused.value.holder.run_id == "run-1"
+
+
+@ON_POSTGRES
+def test_a_lease_taken_while_its_refusal_waited_names_the_new_holder(
+    settings: Any,
+) -> None:
+    # Seen free when the statement began, taken by another before its insert:
+    # the statement sees no holder, so the holder is read again.
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "LOCKS": lock_config("postgres-db")}
+    backend = get_backend()
+    taken = threading.Event()
+
+    def take_and_commit_once_another_waits() -> None:
+        try:
+            with transaction.atomic(using="postgres"):
+                backend.acquire("job", "run-other", ttl=60)
+                taken.set()
+                with connections["postgres"].cursor() as cursor:
+                    deadline = time.monotonic() + 10
+                    waiting = 0
+                    while not waiting and time.monotonic() < deadline:
+                        # Else the transaction reads its first snapshot again.
+                        cursor.execute("SELECT pg_stat_clear_snapshot()")
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE "
+                            "datname = current_database() AND wait_event_type = 'Lock'"
+                        )
+                        waiting = cursor.fetchone()[0]
+                        time.sleep(0.01)
+        finally:
+            connections["postgres"].close()
+
+    other = threading.Thread(target=take_and_commit_once_another_waits)
+    other.start()
+    assert taken.wait(10)
+    try:
+        with pytest.raises(LockHeld) as refused:
+            backend.acquire("job", "run-late", ttl=5)
+    finally:
+        other.join()
+
+    assert refused.value.holder is not None
+    assert refused.value.holder.run_id == "run-other"
 
 
 def test_the_database_lease_on_another_database_is_refused_clearly(

@@ -52,7 +52,7 @@ def _now_plus(seconds: float) -> ExpressionWrapper[CombinedExpression]:
 # clock decides expiry, as Now() does in the ORM path.
 _UPSERT = """
 INSERT INTO {{table}} (job, owner, run_id, fence, acquired_at, expires_at)
-VALUES (%s, %s, %s, 1, {now}, {expiry})
+{source}
 ON CONFLICT (job) DO UPDATE SET
     owner = excluded.owner,
     run_id = excluded.run_id,
@@ -62,16 +62,35 @@ ON CONFLICT (job) DO UPDATE SET
 WHERE {{table}}.owner = '' OR {{table}}.expires_at <= excluded.acquired_at
 RETURNING fence
 """
-_UPSERTS = {
-    "postgresql": _UPSERT.format(
-        now="STATEMENT_TIMESTAMP()",
-        expiry="STATEMENT_TIMESTAMP() + make_interval(secs => %s)",
+# On PostgreSQL a lease seen live is not even tried: ON CONFLICT DO UPDATE
+# locks the row it meets even when its WHERE then refuses, so every refused
+# trigger wrote a row lock and waited for the commit (a WAL flush) of the one
+# refused before it: a burst's 409s went through one at a time. The live
+# holder comes back instead, for the 409. A lease seen free but taken
+# meanwhile gives no row, as on SQLite.
+_HELD_OR_TAKEN = """
+WITH held AS (
+    SELECT run_id, acquired_at FROM {{table}}
+    WHERE job = %s AND owner <> '' AND expires_at > STATEMENT_TIMESTAMP()
+), taken AS ({upsert})
+SELECT fence, NULL, NULL FROM taken
+UNION ALL
+SELECT NULL, run_id, acquired_at FROM held
+"""
+_STATEMENTS = {
+    "postgresql": _HELD_OR_TAKEN.format(
+        upsert=_UPSERT.format(
+            source="SELECT %s, %s, %s, 1, STATEMENT_TIMESTAMP(), "
+            "STATEMENT_TIMESTAMP() + make_interval(secs => %s) "
+            "WHERE NOT EXISTS (SELECT FROM held)"
+        )
     ),
     # Django's SQLite cursor reads %% as a literal %; the text format is the
-    # one Django's Now() writes.
+    # one Django's Now() writes. One writer at a time: no row lock to spare,
+    # and the holder is read apart.
     "sqlite": _UPSERT.format(
-        now="STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')",
-        expiry="STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW', %s)",
+        source="VALUES (%s, %s, %s, 1, STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW'), "
+        "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW', %s))"
     ),
 }
 
@@ -85,7 +104,7 @@ class DatabaseLockBackend(LockBackend):
         if self.alias not in connections:
             return [f"DATABASE {self.alias!r} is not in settings.DATABASES."]
         vendor = connections[self.alias].vendor
-        if vendor not in _UPSERTS:
+        if vendor not in _STATEMENTS:
             return [
                 f"DATABASE {self.alias!r} is {vendor}: the database lease needs "
                 "PostgreSQL or SQLite (use the Redis lock backend)."
@@ -99,10 +118,12 @@ class DatabaseLockBackend(LockBackend):
     def acquire(self, job: str, run_id: str, ttl: float) -> Lease:
         owner = new_owner()
         with _reachable():
-            fencing_token = self._take(job, owner, run_id, ttl)
+            fencing_token, holder = self._take(job, owner, run_id, ttl)
         if fencing_token is None:
-            with _reachable():
-                raise LockHeld(job, self.holder(job))
+            if holder is None:
+                with _reachable():
+                    holder = self.holder(job)
+            raise LockHeld(job, holder)
         # Inside a transaction (a test's, or a caller's atomic block) the lease
         # is invisible to other connections until commit: no other thread can
         # renew it, and other triggers wait on its row instead of getting 409.
@@ -111,25 +132,36 @@ class DatabaseLockBackend(LockBackend):
             logger.warning("lock_in_transaction", database=self.alias)
         return Lease(job, run_id, owner, fencing_token, ttl, not in_transaction)
 
-    def _take(self, job: str, owner: str, run_id: str, ttl: float) -> int | None:
-        """The new fence when the lease is free or expired, else None.
+    def _take(
+        self, job: str, owner: str, run_id: str, ttl: float
+    ) -> tuple[int | None, Holder | None]:
+        """The new fence when the lease is free or expired; else the live
+        holder when the statement saw it (PostgreSQL), or None.
 
         One statement, one round trip: the trigger path's largest cost was
         this lease's insert, update and read-back.
         """
         connection = connections[self.alias]
-        upsert = _UPSERTS.get(connection.vendor)
-        if upsert is None:
+        statement = _STATEMENTS.get(connection.vendor)
+        if statement is None:
             vendor = connection.vendor
             raise LockUnavailable(
                 f"The database lease needs PostgreSQL or SQLite, not {vendor}."
             )
         table = connection.ops.quote_name(JobLock._meta.db_table)
-        expiry = ttl if connection.vendor == "postgresql" else f"+{ttl} seconds"
+        params: list[str | float] = [job, owner, run_id]
+        if connection.vendor == "postgresql":
+            params = [job, *params, ttl]  # the held CTE reads the job first
+        else:
+            params = [*params, f"+{ttl} seconds"]
         with connection.cursor() as cursor:
-            cursor.execute(upsert.format(table=table), [job, owner, run_id, expiry])
+            cursor.execute(statement.format(table=table), params)
             row = cursor.fetchone()
-        return None if row is None else int(row[0])
+        if row is None:
+            return None, None
+        if row[0] is not None:
+            return int(row[0]), None
+        return None, Holder(run_id=row[1], since=row[2])
 
     def renew(self, lease: Lease) -> bool:
         with _reachable():

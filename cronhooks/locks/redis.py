@@ -2,7 +2,8 @@
 
 Acquire is ``SET NX PX`` with a random owner token; release and extend are
 redis-py's owner-checked Lua scripts. Acquire also increments the job's fence
-counter in the same script, so fencing tokens follow the order of grants.
+counter in the same script, so fencing tokens follow the order of grants, and
+a refused acquire answers with the holder's token, so a 409 costs one call.
 """
 
 from __future__ import annotations
@@ -57,13 +58,16 @@ class FencedLock(Lock):
         end
         return fence
     end
-    return false
+    return redis.call('get', KEYS[1])
     """
     lua_acquire: ClassVar[Script | None] = None
 
     def __init__(self, redis: Redis, name: str, fence_key: str, **kwargs: Any) -> None:
         self.fence_key = fence_key
         self.fencing_token: int | None = None
+        # Refused: the holder's token, read in the same call (no second
+        # round trip to say who holds it).
+        self.held_by: bytes | str | None = None
         super().__init__(redis, name, **kwargs)
 
     def register_scripts(self) -> None:
@@ -79,7 +83,9 @@ class FencedLock(Lock):
             args=[token, int(float(self.timeout or 0) * 1000)],
             client=self.redis,
         )
-        if fence is None:
+        # A string reply (bytes, or str with decode_responses) is the holder's.
+        if not isinstance(fence, int):
+            self.held_by = fence
             return False
         self.fencing_token = int(fence)
         return True
@@ -197,9 +203,8 @@ class RedisLockBackend(LockBackend):
             with suppress(RedisError):
                 lock.do_release(token)
             raise
-        holder = None if granted else self.holder(job)
         if not granted or lock.fencing_token is None:
-            raise LockHeld(job, holder)
+            raise LockHeld(job, _holder(lock.held_by))
         # The whole token is the owner secret: release compares it exactly.
         return Lease(job, run_id, token, lock.fencing_token, ttl)
 
@@ -222,14 +227,7 @@ class RedisLockBackend(LockBackend):
     def holder(self, job: str) -> Holder | None:
         with _reachable():
             raw = self.client.get(self._key(job))
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-            return Holder(data["run_id"], datetime.fromisoformat(data["since"]))
-        except (ValueError, KeyError, TypeError):
-            # Held by something that is not cronhooks: still held.
-            return Holder("unknown", datetime.now(timezone.utc))
+        return _holder(raw)
 
     def ping(self) -> None:
         with _reachable():
@@ -238,3 +236,15 @@ class RedisLockBackend(LockBackend):
     def describe(self) -> dict[str, str]:
         where = f"cache {self.cache_alias!r}" if self.cache_alias else "URL"
         return {"backend": type(self).__name__, "connection": where}
+
+
+def _holder(token: bytes | str | None) -> Holder | None:
+    """Who a lock's token says holds it; None when it is free."""
+    if token is None:
+        return None
+    try:
+        data = json.loads(token)
+        return Holder(data["run_id"], datetime.fromisoformat(data["since"]))
+    except (ValueError, KeyError, TypeError):
+        # Held by something that is not cronhooks: still held.
+        return Holder("unknown", datetime.now(timezone.utc))

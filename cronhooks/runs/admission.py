@@ -33,6 +33,7 @@ from cronhooks.models import JobRun
 from cronhooks.runs.execution import Execution
 from cronhooks.runs.outcome import Outcome
 from cronhooks.runs.recording import recorded_job_name, recorded_params, storable
+from cronhooks.runs.refusals import record_refusal
 from cronhooks.runs.slots import take_slot
 from cronhooks.runs.tasks import enqueue_on_commit, task_backend
 from cronhooks.targets import ensure_runnable
@@ -139,12 +140,23 @@ def reject(
     trigger: Trigger, rejection: TriggerRejected, *, record: bool = True
 ) -> Outcome:
     """Record a refused trigger; ``record=False`` only logs it (a caller who
-    has not authenticated must not be able to write to the history)."""
+    has not authenticated must not be able to write to the history).
+
+    A refusal identical to one recorded moments before is counted on that
+    record (see refusals.py): the answer's ``run_id`` is then that record's.
+    """
     run = _new_run(trigger, JobRun.Status.REJECTED)
     run.params = recorded_params(trigger.params)
     run.reason = rejection.code
     run.error = storable(rejection.message)
     run.finished_at = run.started_at
+    failure: DatabaseError | None = None
+    if record:
+        try:
+            record_refusal(run)
+        except DatabaseError as error:
+            failure = error
+    # Bound after recording: the run_id logged is the record's.
     with _bound(trigger, run):
         logger.warning(
             "trigger_rejected",
@@ -152,16 +164,12 @@ def reject(
             error=run.error,
             source=trigger.source,
             client=trigger.client,
-            recorded=record,
+            recorded=record and failure is None,
         )
-        if not record:
-            return Outcome(run, rejection, recorded=False)
-        try:
-            run.save(force_insert=True)
-        except DatabaseError:
-            logger.exception("run_record_failed")
+        if failure is not None:
+            logger.error("run_record_failed", exc_info=failure)
             return Outcome(run, BackendUnavailable("The run history is unavailable."))
-    return Outcome(run, rejection)
+    return Outcome(run, rejection, recorded=record)
 
 
 @contextmanager

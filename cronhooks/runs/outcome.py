@@ -28,6 +28,8 @@ def run_json(run: JobRun, *, retries: Sequence[str] | None = None) -> dict[str, 
         "correlation_id": run.correlation_id,
         "params": run.params,
         "attempt": run.attempt,
+        # Identical refusals counted on this record (see runs/refusals.py).
+        "count": run.count,
         "retry_of": None if run.retry_of is None else str(run.retry_of),
         "queued_at": _iso(run.queued_at),
         # A queued run has not started: its record's start is its queueing.
