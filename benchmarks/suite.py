@@ -18,14 +18,15 @@ and measures:
   compare-and-delete; an UPSERT lease + its release UPDATE) plus one INSERT
   and one UPDATE of a run row. Ratio: (cronhooks - naive) / floor;
 - round trips of one trigger (SQL queries counted in-process, Redis commands
-  from the private server's INFO commandstats) and of one /health;
+  from the private server's INFO commandstats) and of one /health and one
+  /cron/metrics scrape;
 - a burst of simultaneous triggers of one sleeping job (exactly one may run)
   against a bare view hit by the same burst, per lock backend;
 - a flood of N seconds at 200 connections against one job, per lock
   backend, against the naive view flooded the same way;
 - 10,000 jobs (smoke: 1,000): ``manage.py check`` time, a fresh server's first
   trigger, /health's latency and size;
-- history: trigger and /health p50 with N rows of run history (full:
+- history: trigger, /health and /cron/metrics p50 with N rows of run history (full:
   1,000,000; smoke: 20,000) against the same with an empty history;
 - ``cronhooks prune`` over that history: time, peak memory, rows deleted.
 
@@ -321,6 +322,7 @@ NAIVE_RECORD = Request("POST", "/bench/naive-record", AUTH)
 TRIGGER = Request("POST", "/cron/noop", AUTH)
 HEALTH = Request("GET", "/health", AUTH)
 HEALTH_ANONYMOUS = Request("GET", "/health")
+METRICS = Request("GET", "/cron/metrics", AUTH)
 
 
 def send(
@@ -594,6 +596,10 @@ def round_trips(services: Services) -> dict[str, Any]:
                 (
                     f"/health detail, {locks} lock",
                     lambda: client.get("/health", headers=AUTH),
+                ),
+                (
+                    f"/cron/metrics, {locks} lock",
+                    lambda: client.get("/cron/metrics", headers=AUTH),
                 ),
             ]
             for label, call in calls:
@@ -952,6 +958,7 @@ def run(mode: Mode, *, with_profile: bool) -> dict[str, Any]:
                 Case("cronhooks, Redis lock", rd, TRIGGER),
                 # Slow before issue 12's work: a few suffice.
                 Case("/health detail, DB lease", db, HEALTH, (200, 503), per_batch=5),
+                Case("/cron/metrics, DB lease", db, METRICS, per_batch=5),
             ]
 
         # The same cases just before and just after the load, so that the
