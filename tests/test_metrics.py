@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cronhooks.models import JobRun
 from cronhooks.observability.metrics import counting_since, render_metrics
 from cronhooks.pauses import pause_job
+from cronhooks.redaction import redact
 
 pytestmark = pytest.mark.django_db
 
@@ -360,3 +361,9 @@ def test_render_metrics_at_a_given_time() -> None:
 
     assert value(yesterday, "cronhooks_runs_total", job="ping", status="succeeded") == 1
     assert value(today, "cronhooks_runs_total", job="ping", status="succeeded") is None
+
+
+def test_a_metrics_token_is_redacted_like_any_token(settings: Any) -> None:
+    settings.CRONHOOKS = {**settings.CRONHOOKS, "METRICS_TOKENS": [METRICS_TOKEN]}
+
+    assert redact(f"sent {METRICS_TOKEN} by mistake") == "sent [redacted] by mistake"

@@ -54,4 +54,7 @@ def test_0003_keeps_only_each_jobs_newest_running_record_running() -> None:
         assert runs[done].status == "succeeded"
         assert runs[live].attempt == 1
     finally:
-        migrate(AFTER)
+        # Back to the latest migration: the tests after this one need every
+        # table (a pause is looked up on every trigger).
+        executor = MigrationExecutor(connection)
+        migrate(executor.loader.graph.leaf_nodes("cronhooks"))
