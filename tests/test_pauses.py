@@ -341,3 +341,9 @@ def test_cronhooks_list_and_status_show_paused() -> None:
     pause_job("off")
     off = [line for line in cronhooks("list").splitlines() if line.startswith("off ")]
     assert off[0].split()[2] == "no"
+
+
+def test_a_pause_reads_as_its_job_and_time() -> None:
+    pause, _ = pause_job("ping")
+
+    assert str(pause) == f"ping paused at {pause.paused_at:%Y-%m-%d %H:%M:%S}"
