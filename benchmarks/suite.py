@@ -19,7 +19,8 @@ and measures:
   compare-and-delete; an UPSERT lease + its release UPDATE) plus one INSERT
   and one UPDATE of a run row. Ratio: (cronhooks - naive) / floor;
 - round trips of one trigger (SQL queries counted in-process, Redis commands
-  from the private server's INFO commandstats) and of one /health;
+  from the private server's INFO commandstats) and of one /health and one
+  /cron/metrics scrape;
 - a burst of simultaneous triggers of one sleeping job (exactly one may run)
   against a bare view hit by the same burst, per lock backend;
 - a flood of N seconds at 200 connections against one job, per lock
@@ -27,7 +28,7 @@ and measures:
 - 10,000 jobs (smoke: 1,000): ``manage.py check`` time beside its time with
   the four jobs alone (Python and Django starting), a fresh server's first
   trigger, /health's latency and size;
-- history: trigger and /health p50 with N rows of run history (full:
+- history: trigger, /health and /cron/metrics p50 with N rows of run history (full:
   1,000,000; smoke: 20,000) against the same with an empty history;
 - ``cronhooks prune`` over that history: time, peak memory, rows deleted.
 
@@ -334,6 +335,7 @@ TRIGGER = Request("POST", "/cron/noop", AUTH)
 HEALTH = Request("GET", "/health", AUTH)
 HEALTH_ANONYMOUS = Request("GET", "/health")
 FLOOD = Request("POST", "/cron/flood", AUTH)
+METRICS = Request("GET", "/cron/metrics", AUTH)
 
 
 def send(
@@ -607,6 +609,10 @@ def round_trips(services: Services) -> dict[str, Any]:
                 (
                     f"/health detail, {locks} lock",
                     lambda: client.get("/health", headers=AUTH),
+                ),
+                (
+                    f"/cron/metrics, {locks} lock",
+                    lambda: client.get("/cron/metrics", headers=AUTH),
                 ),
             ]
             for label, call in calls:
@@ -1036,9 +1042,9 @@ def flood(
 
 
 def history(services: Services, mode: Mode, db: Server, rd: Server) -> dict[str, Any]:
-    """Trigger and /health p50 just before and just after loading the history,
-    so that the comparison is of one phase of the run and one state of the
-    machine."""
+    """Trigger, /health and /cron/metrics p50 just before and just after
+    loading the history, so that the comparison is of one phase of the run
+    and one state of the machine."""
 
     def cases() -> list[Case]:
         return [
@@ -1047,6 +1053,7 @@ def history(services: Services, mode: Mode, db: Server, rd: Server) -> dict[str,
             Case("cronhooks, Redis lock", rd, TRIGGER),
             # Slow before issue 12's work: a few suffice.
             Case("/health detail, DB lease", db, HEALTH, (200, 503), per_batch=5),
+            Case("/cron/metrics, DB lease", db, METRICS, per_batch=5),
         ]
 
     before = cases()

@@ -23,6 +23,7 @@ from cronhooks.authenticators import (
     InvalidAuthenticator,
     authenticator_backends,
 )
+from cronhooks.authenticators.base import secret_problems
 from cronhooks.clients import parse_network
 from cronhooks.conf import (
     MIN_TOKEN_LENGTH,
@@ -56,6 +57,25 @@ def check_tokens(
         ]
     # Never show a token: each is named by its position in the setting.
     return [_token_error(problem) for problem in token_problems()]
+
+
+@register(Tags.security)
+def check_metrics_tokens(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    raw = conf.raw.get("METRICS_TOKENS", [])
+    # A value of the wrong type is check_settings' (E011). Never show a
+    # token: each is named by its position in the setting.
+    return [
+        Error(
+            f"Token #{problem.position} in CRONHOOKS['METRICS_TOKENS'] is not a "
+            f"string of at least {MIN_TOKEN_LENGTH} sendable characters.",
+            hint="Use a long random secret such as secrets.token_urlsafe(32), "
+            "without spaces or a trailing newline, or leave the setting out.",
+            id="cronhooks.E048",
+        )
+        for problem in secret_problems(raw, min_length=MIN_TOKEN_LENGTH)
+    ]
 
 
 def _token_error(problem: TokenProblem) -> CheckMessage:

@@ -159,6 +159,14 @@ SETTINGS: dict[str, Setting] = {
             "be rotated without downtime. One token may be given as a str.",
         ),
         Setting(
+            "METRICS_TOKENS",
+            (list, tuple, str),
+            [],
+            "Bearer tokens, each at least 32 characters, that read GET "
+            "/cron/metrics and nothing else: for a Prometheus that must not "
+            "trigger jobs. The trigger credentials read it too.",
+        ),
+        Setting(
             "AUTHENTICATORS",
             (list, tuple),
             [{"BACKEND": "cronhooks.authenticators.bearer.BearerAuthenticator"}],
@@ -296,6 +304,13 @@ class Settings:
     @property
     def tokens(self) -> tuple[str, ...]:
         value = self.value("TOKENS")
+        if isinstance(value, str):
+            value = [value]
+        return tuple(token for token in value if isinstance(token, str) and token)
+
+    @property
+    def metrics_tokens(self) -> tuple[str, ...]:
+        value = self.value("METRICS_TOKENS")
         if isinstance(value, str):
             value = [value]
         return tuple(token for token in value if isinstance(token, str) and token)

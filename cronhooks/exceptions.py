@@ -154,6 +154,12 @@ class JobDisabled(SwitchedOff):
     code = "job_disabled"
 
 
+class JobPaused(SwitchedOff):
+    """Someone paused the job (``cronhooks pause``) until they resume it."""
+
+    code = "job_paused"
+
+
 class JobsDisabled(SwitchedOff):
     code = "jobs_disabled"
 
@@ -173,6 +179,12 @@ class JobMisconfigured(Misconfigured):
     """The job's definition is invalid; ``manage.py check`` says why."""
 
     code = "job_misconfigured"
+
+
+class MetricsUnavailable(Misconfigured):
+    """GET /cron/metrics without prometheus-client installed."""
+
+    code = "metrics_unavailable"
 
 
 class TasksUnavailable(Misconfigured):

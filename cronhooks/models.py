@@ -320,3 +320,42 @@ class UsedSignature(models.Model):
 
     def __str__(self) -> str:
         return f"signature {self.digest[:12]}"
+
+
+class JobPause(models.Model):
+    """A pause of a job: its triggers are refused while it is open
+    (``resumed_at`` empty).
+
+    Each pause is its own row, kept when the job resumes, so the rows are
+    also the record of who paused and resumed a job, when and why: the run
+    history holds runs, and a pause is not one.
+    """
+
+    job = models.CharField(max_length=100)
+    paused_at = models.DateTimeField()
+    paused_by = models.CharField(max_length=150, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-paused_at"]
+        constraints = [
+            # One open pause per job; its index is also the trigger's one
+            # lookup ("is this job paused?").
+            models.UniqueConstraint(
+                fields=["job"],
+                condition=models.Q(resumed_at__isnull=True),
+                name="cronhooks_pause_one_open_per_job",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} paused at {self.paused_at:%Y-%m-%d %H:%M:%S}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "paused_at": self.paused_at.isoformat(),
+            "paused_by": self.paused_by or None,
+            "reason": self.reason or None,
+        }

@@ -16,6 +16,7 @@ from cronhooks.exceptions import (
     BodyTooLarge,
     Busy,
     IdempotencyKeyReused,
+    JobPaused,
     MethodNotAllowed,
     Misconfigured,
     NetworkNotAllowed,
@@ -46,6 +47,7 @@ STATUS_CODES: dict[type[TriggerRejected], int] = {
     IdempotencyKeyReused: 422,
     RateLimited: 429,
     SwitchedOff: 503,
+    JobPaused: 503,
     Misconfigured: 503,
     BackendUnavailable: 503,
 }

@@ -8,6 +8,9 @@ late too; set ``grace`` above the job's usual duration.
 A job whose background run has waited in the queue past its
 ``queue_timeout`` is *stalled*: no task worker is taking its runs.
 
+A job someone paused (``cronhooks pause``) is *paused*: its triggers are
+refused on purpose, so it is neither overdue nor a problem until resumed.
+
 A job that has never run is *pending*, not overdue: nothing tells a job
 added an hour ago from one whose scheduler never called, and a new critical
 job must not turn /health 503 on the deploy that adds it. A job that has run
@@ -29,7 +32,8 @@ from django.utils import timezone
 from cronhooks.conf import conf
 from cronhooks.jobs import Job, all_jobs
 from cronhooks.liveness import holder_gone, queue_expired
-from cronhooks.models import JobRun
+from cronhooks.models import JobPause, JobRun
+from cronhooks.pauses import open_pauses
 
 
 def previous_tick(schedule: str, at: datetime) -> datetime:
@@ -62,10 +66,21 @@ class JobStatus:
     last_failure: JobRun | None
     # The last run is "running" but its holder is gone (see job_statuses).
     last_run_abandoned: bool = False
+    # Its open pause, when someone paused it.
+    pause: JobPause | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.pause is not None
+
+    @property
+    def expected(self) -> bool:
+        """Whether its schedule is expected to run it: active and not paused."""
+        return self.active and self.pause is None
 
     @property
     def next_run(self) -> datetime | None:
-        if not self.active or not self.schedule:
+        if not self.expected or not self.schedule:
             return None
         return next(CronSim(self.schedule, self.now))
 
@@ -76,7 +91,7 @@ class JobStatus:
         # the run in progress when it has not failed yet; never run: pending.
         finished = self.last_success and self.last_success.finished_at
         seen = self.last_failure or self.last_run
-        if not self.active or not self.schedule or not (finished or seen):
+        if not self.expected or not self.schedule or not (finished or seen):
             return None
         tick = previous_tick(
             self.schedule, self.now - timedelta(seconds=self.job.grace)
@@ -111,6 +126,8 @@ class JobStatus:
     def state(self) -> str:
         if not self.active:
             return "disabled"
+        if self.paused:
+            return "paused"
         if self.stalled:
             return "stalled"
         if self.last_run is not None and self.last_run.status == "queued":
@@ -141,9 +158,10 @@ class JobStatus:
     @property
     def critical_problem(self) -> bool:
         """What turns /health 503 and `cronhooks status` non-zero."""
-        # A job switched off (or all jobs) is off on purpose, failing or not.
+        # A job switched off (or all jobs), or paused, is off on purpose,
+        # failing or not.
         return (
-            self.active
+            self.expected
             and self.job.critical
             and (self.overdue or self.failing or self.stalled)
         )
@@ -156,6 +174,7 @@ class JobStatus:
         return {
             "state": self.state,
             "critical": self.job.critical,
+            "paused": None if self.pause is None else self.pause.as_dict(),
             "grace": self.job.grace,
             "next_run": _iso(self.next_run),
             "overdue": missed is not None,
@@ -195,7 +214,8 @@ def _summary(run: JobRun | None) -> dict[str, Any] | None:
 def job_statuses(
     jobs: Iterable[Job] | None = None, now: datetime | None = None
 ) -> dict[str, JobStatus]:
-    """The status of each job (every valid job by default), in one query.
+    """The status of each job (every valid job by default), in two queries:
+    the last runs, and the open pauses.
 
     Plus one lock lookup per job whose last run has been "running" for longer
     than its lock TTL: a live run keeps its lock, so one that does not hold
@@ -205,6 +225,9 @@ def job_statuses(
     now = now or timezone.now()
     environment, enabled = conf.environment, conf.enabled
     latest = JobRun.objects.latest_runs(job.name for job in selected)
+    # Every open pause, not only the selected jobs': the table holds one per
+    # paused job, and a parameter-free query stays one index scan.
+    pauses = open_pauses()
     statuses = {}
     for job in selected:
         runs = latest.get(job.name)
@@ -225,5 +248,6 @@ def job_statuses(
             last_success=None if runs is None else runs.last_success,
             last_failure=None if runs is None else runs.last_failure,
             last_run_abandoned=abandoned,
+            pause=pauses.get(job.name),
         )
     return statuses

@@ -7,8 +7,10 @@ from cronhooks import views
 app_name = "cronhooks"
 
 urlpatterns = [
-    # Before the trigger's catch-all; "runs" is a reserved job name.
+    # Before the trigger's catch-all; "runs" and "metrics" are reserved job
+    # names.
     re_path(r"^cron/runs/(?P<run_id>(?s:.*))\Z", views.run_status, name="run"),
+    path("cron/metrics", views.metrics, name="metrics"),
     # Any name, even "" or "a/b", reaches the view: it is refused there, in
     # JSON and recorded, after authentication.
     re_path(r"^cron/(?P<job>(?s:.*))\Z", views.trigger, name="trigger"),

@@ -12,13 +12,14 @@ from typing import Any
 import structlog
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, transaction
-from django.http import HttpRequest, JsonResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
 from cronhooks import responses
 from cronhooks.auth import authenticate, trigger_methods
 from cronhooks.authenticators import Authenticator
+from cronhooks.authenticators.bearer import bearer_token, matches_any
 from cronhooks.clients import check_network, client_address
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
@@ -28,6 +29,7 @@ from cronhooks.exceptions import (
     InvalidBody,
     InvalidParameters,
     MethodNotAllowed,
+    MetricsUnavailable,
     TriggerRejected,
     UnknownEndpoint,
     UnknownRun,
@@ -367,6 +369,63 @@ def _page_number(request: HttpRequest) -> int:
     return int(value)
 
 
+# Read-only and token-authenticated, like /health; the text Prometheus reads,
+# refusals in JSON like every other answer.
+@csrf_exempt
+@transaction.non_atomic_requests
+def metrics(request: HttpRequest) -> HttpResponse:
+    correlation = correlation_id(request.headers.get(CORRELATION_HEADER))
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation):
+        try:
+            text, content_type = _metrics(request)
+        except TriggerRejected as rejection:
+            return _refusal(rejection, correlation)
+    response = HttpResponse(text, content_type=content_type)
+    response[CORRELATION_HEADER] = correlation
+    return response
+
+
+def _metrics(request: HttpRequest) -> tuple[bytes, str]:
+    check_network(request)
+    failed = authentication_failure(request)
+    if failed is not None and metrics_token_matches(request):
+        failed = None
+    if failed is not None:
+        check_client(request)
+    if request.method not in ("GET", "HEAD"):
+        raise MethodNotAllowed(str(request.method), ("GET", "HEAD"))
+    if failed is not None:
+        logger.warning("metrics_auth_failed", error=failed.message)
+        record_auth_failure(request)
+        raise failed
+    try:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from cronhooks.observability.metrics import render_metrics
+    except ImportError:
+        raise MetricsUnavailable(
+            "prometheus-client is not installed: pip install "
+            "'django-cronhooks[metrics]'."
+        ) from None
+    try:
+        return render_metrics(), CONTENT_TYPE_LATEST
+    except DatabaseError:
+        logger.exception("metrics_unavailable")
+        raise BackendUnavailable("The run history is unavailable.") from None
+
+
+def metrics_token_matches(request: HttpRequest) -> bool:
+    """Whether the request carries one of ``METRICS_TOKENS``, which read the
+    metrics and nothing else."""
+    if not conf.metrics_tokens:
+        return False
+    try:
+        token = bearer_token(request)
+    except AuthenticationFailed:
+        return False  # the authenticators said why already
+    return token is not None and matches_any(token, conf.metrics_tokens)
+
+
 # Any method: a POST must get this JSON, not the CSRF failure page.
 @csrf_exempt
 def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
@@ -377,8 +436,8 @@ def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResp
     """
     return _refusal(
         UnknownEndpoint(
-            "Not found: cronhooks serves POST cron/<job>, GET cron/runs/<run_id> "
-            "and GET health."
+            "Not found: cronhooks serves POST cron/<job>, GET cron/runs/<run_id>, "
+            "GET cron/metrics and GET health."
         ),
         correlation_id(request.headers.get(CORRELATION_HEADER)),
     )

@@ -72,6 +72,8 @@ def test_round_trips_are_counted_per_lock_backend(smoke: dict[str, Any]) -> None
     assert trips["trigger, database lock"]["redis_commands"] == 0
     assert trips["trigger, redis lock"]["redis_commands"] > 0
     assert trips["/health detail, database lock"]["sql_queries"] > 0
+    assert trips["/cron/metrics, database lock"]["status"] == 200
+    assert trips["/cron/metrics, database lock"]["sql_queries"] == 3
 
 
 def test_a_burst_runs_its_job_once_per_lock_backend(smoke: dict[str, Any]) -> None:
@@ -103,6 +105,7 @@ def test_floods_scale_and_prune_produce_figures(smoke: dict[str, Any]) -> None:
         assert jobs[when]["first_trigger_status"] == 200
         assert jobs[when]["health_detail"]["bytes"] > 0
     assert set(smoke["history"]["latency"]) == set(smoke["history"]["before"])
+    assert "/cron/metrics, DB lease" in smoke["history"]["latency"]
     assert smoke["prune"]["rows_deleted"] > 0
 
 

@@ -641,6 +641,29 @@ def test_a_job_named_runs_is_E015() -> None:
     ]
 
 
+def test_a_job_named_metrics_is_E047() -> None:
+    [error] = check_errors(with_job({"command": "echo_params"}, name="metrics"))
+
+    assert error.id == "cronhooks.E047"
+    assert "/cron/metrics" in error.msg
+
+
+# E048: the metrics' own tokens
+
+
+@pytest.mark.parametrize("tokens", [["m" * 31], "m" * 31, [""], ["m" * 31 + " "]])
+def test_an_unusable_metrics_token_is_E048_and_never_shown(tokens: object) -> None:
+    [error] = check_errors({"TOKENS": [TOKEN], "METRICS_TOKENS": tokens})
+
+    assert error.id == "cronhooks.E048"
+    assert "Token #1 in CRONHOOKS['METRICS_TOKENS']" in error.msg
+    assert "m" * 31 not in error.msg
+
+
+def test_metrics_tokens_of_32_characters_pass() -> None:
+    assert check_error_codes({"TOKENS": [TOKEN], "METRICS_TOKENS": ["m" * 32]}) == []
+
+
 def test_a_background_job_on_a_backend_not_in_tasks_is_E016() -> None:
     [error] = check_errors({**with_job(BACKGROUND), "TASK_BACKEND": "nowhere"})
 

@@ -94,8 +94,8 @@ def test_health_costs_the_same_queries_whatever_the_history_size(
         body = client.get("/health", headers=auth).json()
 
     assert all(body["jobs"][job]["last_run"] for job in ("ping", "boom", "echo"))
-    # SELECT 1, the lock table, then the last runs.
-    assert len(full) == len(empty) == 3
+    # SELECT 1, the lock table, the last runs, then the open pauses.
+    assert len(full) == len(empty) == 4
 
 
 def test_anonymous_health_reads_no_run_history(client: Client) -> None:
@@ -341,5 +341,5 @@ def test_health_detail_reads_every_jobs_history_once_with_critical_jobs(
         body = client.get("/health", headers=auth).json()
 
     assert body["checks"]["critical_jobs"] == {"ok": True, "detail": "ok"}
-    # SELECT 1, the lock table, then the last runs of every job.
-    assert len(queries) == 3
+    # SELECT 1, the lock table, the last runs of every job, the open pauses.
+    assert len(queries) == 4

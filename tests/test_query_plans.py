@@ -120,6 +120,30 @@ def test_each_latest_run_is_one_index_descent_on_postgresql() -> None:
     assert sequential_scans(plan) == []
 
 
+@ON_POSTGRES
+def test_the_pause_lookup_and_a_scrape_use_indexes_only_on_postgresql(
+    client: Client, auth: dict[str, str], history_on_postgres: None
+) -> None:
+    trigger(client, "ping")
+    with CaptureQueriesContext(connections["postgres"]) as queries:
+        assert trigger(client, "ping").status_code == 200
+        assert client.get("/cron/metrics", headers=auth).status_code == 200
+
+    statements = planned(queries)
+    pause_lookups = [sql for sql in statements if "cronhooks_jobpause" in sql]
+    assert pause_lookups
+    scanned = {
+        sql: [
+            node["Node Type"]
+            for node in nodes(plan["Plan"])
+            if node["Node Type"] == "Seq Scan"
+            and node.get("Relation Name") in (TABLE, "cronhooks_jobpause")
+        ]
+        for sql, plan in plans_on_postgres(statements)
+    }
+    assert {sql: scans for sql, scans in scanned.items() if scans} == {}
+
+
 def full_scans_on_sqlite(sql: str) -> list[str]:
     with connections["default"].cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}")

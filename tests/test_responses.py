@@ -50,6 +50,8 @@ STATUSES: dict[str, int] = {
     "RateLimited": 429,
     "SwitchedOff": 503,
     "JobDisabled": 503,
+    "JobPaused": 503,
+    "MetricsUnavailable": 503,
     "JobsDisabled": 503,
     "CommandUnavailable": 503,
     "Misconfigured": 503,
@@ -120,10 +122,12 @@ def test_a_rate_limit_says_when_its_window_ends() -> None:
     "kind",
     [
         "JobDisabled",
+        "JobPaused",
         "JobsDisabled",
         "JobMisconfigured",
         "CommandUnavailable",
         "TasksUnavailable",
+        "MetricsUnavailable",
     ],
 )
 def test_a_job_off_until_a_deploy_asks_not_to_be_retried_this_tick(kind: str) -> None:

@@ -26,8 +26,9 @@ from cronhooks.jobs.params import parse_param
 from cronhooks.jobs.schedule import parse_schedules
 
 JOB_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
-# Paths under the trigger URL's prefix that cronhooks itself serves.
-RESERVED_JOB_NAMES = frozenset({"runs"})
+# Paths under the trigger URL's prefix that cronhooks itself serves, and the
+# check id of a job that takes one's name.
+RESERVED_JOB_NAMES = {"runs": "cronhooks.E015", "metrics": "cronhooks.E047"}
 _HTTP_URL = re.compile(r"https?://[^\s/]+")
 
 
@@ -131,7 +132,7 @@ def parse_job(name: object, spec: object) -> Job:
         raise InvalidJobDefinition(
             f"Job name {name!r} is reserved: /cron/{name}/ serves cronhooks' own "
             "endpoints. Choose another name.",
-            check_id="cronhooks.E015",
+            check_id=RESERVED_JOB_NAMES[name],
         )
 
     def invalid(message: str, check_id: str = "cronhooks.E004") -> InvalidJobDefinition:

@@ -23,6 +23,7 @@ from cronhooks.exceptions import (
     BackendUnavailable,
     IdempotencyKeyInProgress,
     JobDisabled,
+    JobPaused,
     JobsDisabled,
     TriggerRejected,
 )
@@ -30,6 +31,7 @@ from cronhooks.jobs import Job, get_job
 from cronhooks.locks import Lease
 from cronhooks.log import get_logger
 from cronhooks.models import JobRun
+from cronhooks.pauses import open_pause
 from cronhooks.runs.execution import Execution
 from cronhooks.runs.outcome import Outcome
 from cronhooks.runs.recording import recorded_job_name, recorded_params, storable
@@ -72,6 +74,7 @@ def run_job(trigger: Trigger) -> Outcome:
             job = get_job(trigger.job)
             if not job.enabled:
                 raise JobDisabled(f"Job {job.name!r} is disabled.")
+            _ensure_not_paused(job)
             ensure_runnable(job)
             params = job.clean_params(trigger.params)
             run.params = recorded_params(params)
@@ -97,6 +100,25 @@ def run_job(trigger: Trigger) -> Outcome:
                 "trigger_rejected", reason=rejection.code, source=trigger.source
             )
             return Outcome(run, rejection)
+
+
+def _ensure_not_paused(job: Job) -> None:
+    """Refuse a paused job's trigger; one indexed lookup of its open pause."""
+    try:
+        pause = open_pause(job.name)
+    except DatabaseError:
+        logger.exception("pause_lookup_failed")
+        raise BackendUnavailable("The job's pause cannot be read.") from None
+    if pause is not None:
+        since = pause.paused_at.isoformat()
+        details = {"paused_at": since}
+        if pause.reason:
+            details["reason"] = pause.reason
+        raise JobPaused(
+            f"Job {job.name!r} is paused (since {since}); resume it with "
+            f"`manage.py cronhooks resume {job.name}`.",
+            details=details,
+        )
 
 
 def _run_inline(job: Job, run: JobRun, params: Mapping[str, Any], key: str) -> Outcome:

@@ -1,8 +1,9 @@
-"""``manage.py cronhooks list | run | status | wrangler | schedule export |
-cleanup | prune``."""
+"""``manage.py cronhooks list | run | status | pause | resume | wrangler |
+schedule export | cleanup | prune``."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import uuid
 from argparse import SUPPRESS, ArgumentParser, ArgumentTypeError
@@ -22,7 +23,11 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from cronhooks import idempotency
-from cronhooks.checks import check_authenticator_secrets, check_tokens
+from cronhooks.checks import (
+    check_authenticator_secrets,
+    check_metrics_tokens,
+    check_tokens,
+)
 from cronhooks.conf import conf
 from cronhooks.exceptions import (
     InvalidIdempotencyKey,
@@ -35,6 +40,7 @@ from cronhooks.jobs import all_jobs, definitions
 from cronhooks.locks import LockUnavailable
 from cronhooks.log import correlation_id
 from cronhooks.models import JobRun, UsedSignature
+from cronhooks.pauses import open_pauses, pause_job, resume_job
 from cronhooks.runs import Trigger, run_job
 from cronhooks.runs.outcome import run_json
 from cronhooks.runs.slots import abandon_orphans
@@ -61,6 +67,16 @@ def _when(value: JobRun | datetime | None) -> str:
     if isinstance(value, JobRun):
         value = value.finished_at or value.started_at
     return "-" if value is None else f"{value:%Y-%m-%d %H:%M:%S}"
+
+
+def _who(given: str | None) -> str:
+    """Who pauses or resumes: as given, else the user running the command."""
+    if given is not None:
+        return given
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # pragma: no cover  (no user name at all)
+        return "cli"
 
 
 def name_value(text: str) -> tuple[str, str]:
@@ -209,6 +225,21 @@ class Command(BaseCommand):
         status.add_argument(
             "--json", action="store_true", help="Print the report as JSON."
         )
+        pause = actions.add_parser(
+            "pause",
+            help="Refuse the job's triggers (503 job_paused) until it is resumed; "
+            "every process sees it at once.",
+        )
+        pause.add_argument("job")
+        pause.add_argument("--reason", default="", help="Why, for whoever looks next.")
+        resume = actions.add_parser("resume", help="Resume a paused job.")
+        resume.add_argument("job")
+        for command in (pause, resume):
+            command.add_argument(
+                "--by",
+                default=None,
+                help="Who does it, as recorded (default: the user running this).",
+            )
         actions.add_parser(
             "cleanup",
             help="Mark runs left 'running' whose lock is no longer held as abandoned.",
@@ -271,6 +302,10 @@ class Command(BaseCommand):
             self.show_run(options["run_id"], options["json"])
         elif action == "status":
             self.status(options["json"])
+        elif action == "pause":
+            self.pause(options["job"], options["reason"], options["by"])
+        elif action == "resume":
+            self.resume(options["job"], options["by"])
         elif action == "cleanup":
             self.cleanup()
         else:
@@ -336,8 +371,10 @@ class Command(BaseCommand):
 
     def list_jobs(self) -> None:
         jobs = definitions()
+        pauses: dict[str, Any] = {}
         try:
             latest: dict[str, JobRun] | None = JobRun.objects.last_runs(jobs)
+            pauses = open_pauses(jobs)
         except DatabaseError as error:
             # The registry is in settings: show it where the run history is
             # not there yet (a new checkout, a CI job without a database).
@@ -361,7 +398,7 @@ class Command(BaseCommand):
                 if latest is None
                 else "never"
             )
-            enabled = "yes" if job.active else "no"
+            enabled = "no" if not job.active else "paused" if name in pauses else "yes"
             rows.append(
                 (
                     name,
@@ -564,7 +601,9 @@ Worker is out of sync or a BACKEND_BASE is unsafe."""
         `wrangler --check` and `init` must work on a machine (a CI runner, a
         new checkout) where the secret is not set.
         """
-        token_issues = check_tokens() + check_authenticator_secrets()
+        token_issues = (
+            check_tokens() + check_authenticator_secrets() + check_metrics_tokens()
+        )
         issues = [
             issue
             for issue in checks.run_checks()
@@ -585,6 +624,39 @@ Worker is out of sync or a BACKEND_BASE is unsafe."""
             self.stderr.write(
                 "System check identified some issues:\n\n" + "\n".join(lines)
             )
+
+    def pause(self, job: str, reason: str, by: str | None) -> None:
+        if job not in definitions():
+            raise CommandError(f"There is no job {job!r}.", returncode=2)
+        pause, opened = pause_job(job, by=_who(by), reason=reason)
+        since = f"{pause.paused_at:%Y-%m-%d %H:%M:%S %Z}"
+        if not opened:
+            self.stdout.write(
+                f"{job} was already paused (by {pause.paused_by or 'unknown'} "
+                f"since {since}); nothing changed."
+            )
+            return
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{job} is paused: its triggers are refused until `manage.py "
+                f"cronhooks resume {job}`."
+            )
+        )
+
+    def resume(self, job: str, by: str | None) -> None:
+        # A job no longer declared may still have a pause left open: resumable.
+        pause = resume_job(job, by=_who(by))
+        if pause is None:
+            if job not in definitions():
+                raise CommandError(f"There is no job {job!r}.", returncode=2)
+            self.stdout.write(f"{job} was not paused; nothing changed.")
+            return
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{job} is resumed (it was paused since "
+                f"{pause.paused_at:%Y-%m-%d %H:%M:%S %Z})."
+            )
+        )
 
     def cleanup(self) -> None:
         try:
