@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as tz
 from typing import Any
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
@@ -54,7 +55,7 @@ UNKNOWN_JOB = ""
 
 def counting_since(now: datetime) -> datetime:
     """Where today's counts start: 00:00 UTC, the same in every process."""
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return now.astimezone(tz.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class RunHistoryCollector(Collector):
