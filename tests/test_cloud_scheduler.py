@@ -18,26 +18,11 @@ import pytest
 
 from cronhooks.jobs import all_jobs
 from cronhooks.schedules.cloud_scheduler import hcl_string
-from cronhooks.schedules.export import build_schedule, get_format
+from tests.exports import BASE, exported_jobs, rendered
 from tests.stand_ins import GCLOUD, StandIns
 
-BASE = "https://app.elections.dev"
 ACCOUNT = "scheduler@project.iam.gserviceaccount.com"
-JOBS: dict[str, Any] = {
-    "ee-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "schedule": {"production": "*/5 * * * *", "staging": "*/15 * * * *"},
-    },
-    "mop-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "params": {
-            "delta": {"type": "int", "default": 25, "option": "recently_updated_delta"}
-        },
-        "schedule": "33 23 * * *",
-    },
-    "paused": {"command": "echo_params", "schedule": "1 1 * * *", "enabled": False},
-    "by-hand": {"command": "echo_params"},
-}
+JOBS: dict[str, Any] = exported_jobs()
 
 
 @pytest.fixture(autouse=True)
@@ -46,10 +31,7 @@ def registry(settings: Any) -> None:
 
 
 def script(environment: str = "production") -> str:
-    schedule_format = get_format("cloud-scheduler")
-    return schedule_format.render(
-        build_schedule(schedule_format, all_jobs().values(), environment, BASE)
-    )
+    return rendered("cloud-scheduler", environment)
 
 
 def upserts(text: str) -> dict[str, dict[str, str]]:
@@ -153,10 +135,7 @@ def test_it_stops_before_any_gcloud_call_without_its_settings(
 
 
 def terraform(environment: str = "production") -> str:
-    schedule_format = get_format("cloud-scheduler-terraform")
-    return schedule_format.render(
-        build_schedule(schedule_format, all_jobs().values(), environment, BASE)
-    )
+    return rendered("cloud-scheduler-terraform", environment)
 
 
 def value(parsed: Any) -> Any:

@@ -23,33 +23,19 @@ from typing import Any
 import pytest
 
 from cronhooks.jobs import all_jobs
-from cronhooks.schedules.export import build_schedule, get_format
+from tests.exports import BASE, exported_jobs, rendered
 from tests.servers import free_port
 from tests.settings import TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE = "https://app.elections.dev"
-JOBS: dict[str, Any] = {
-    "ee-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "schedule": {"production": "*/5 * * * *", "staging": "*/15 * * * *"},
-    },
-    "mop-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "params": {
-            "delta": {"type": "int", "default": 25, "option": "recently_updated_delta"}
-        },
-        "schedule": "33 23 * * *",
-    },
-    "echo": {
+JOBS: dict[str, Any] = exported_jobs(
+    echo={
         "command": "echo_params",
         # A default whose URL encoding has % in it, which cron would cut at.
         "params": {"word": {"type": "str", "default": "a/b"}},
         "schedule": "0 6 * * 1-5",
     },
-    "paused": {"command": "echo_params", "schedule": "1 1 * * *", "enabled": False},
-    "by-hand": {"command": "echo_params"},
-}
+)
 LINE = re.compile(r"(?P<cron>(?:\S+ ){5})(?P<command>.*)")
 
 
@@ -90,10 +76,7 @@ class TestTheLines:
         settings.CRONHOOKS = {**settings.CRONHOOKS, "JOBS": JOBS}
 
     def crontab(self, environment: str = "production") -> str:
-        schedule_format = get_format("crontab")
-        return schedule_format.render(
-            build_schedule(schedule_format, all_jobs().values(), environment, BASE)
-        )
+        return rendered("crontab", environment)
 
     @pytest.mark.parametrize("environment", ["production", "staging"])
     def test_each_line_calls_a_registry_url_on_its_cron(self, environment: str) -> None:

@@ -12,34 +12,23 @@ import yaml
 
 from cronhooks.jobs import all_jobs
 from cronhooks.schedules.export import ExportError, build_schedule, get_format
+from tests.exports import BASE, exported_jobs, rendered
 from tests.settings import TOKEN
 
-BASE = "https://app.elections.dev"
-JOBS: dict[str, Any] = {
-    "ee-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "schedule": {"production": "*/5 * * * *", "staging": "*/15 * * * *"},
+JOBS: dict[str, Any] = exported_jobs(
+    **{
+        "check-current": {
+            "command": "uk_create_elections_from_every_election",
+            "schedule": "*/5 * * * *",
+        }
     },
-    "check-current": {
-        "command": "uk_create_elections_from_every_election",
-        "schedule": "*/5 * * * *",
-    },
-    "mop-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "params": {
-            "delta": {"type": "int", "default": 25, "option": "recently_updated_delta"}
-        },
-        "schedule": "33 23 * * *",
-    },
-    "echo": {
+    echo={
         "command": "echo_params",
         # Defaults that need quoting in a URL, and in a GitHub expression.
         "params": {"word": {"type": "str", "default": "it's a/b&c"}},
         "schedule": "0 6 * * 1-5",
     },
-    "paused": {"command": "echo_params", "schedule": "1 1 * * *", "enabled": False},
-    "by-hand": {"command": "echo_params"},
-}
+)
 EXPRESSION = re.compile(r"\$\{\{ fromJSON\('(.*)'\)\[github\.event\.schedule\] \}\}\Z")
 
 
@@ -49,12 +38,7 @@ def registry(settings: Any) -> None:
 
 
 def workflow(environment: str = "production") -> dict[Any, Any]:
-    schedule = build_schedule(
-        get_format("github-actions"), all_jobs().values(), environment, BASE
-    )
-    loaded: dict[Any, Any] = yaml.safe_load(
-        get_format("github-actions").render(schedule)
-    )
+    loaded: dict[Any, Any] = yaml.safe_load(rendered("github-actions", environment))
     return loaded
 
 

@@ -14,25 +14,13 @@ from typing import Any
 import pytest
 
 from cronhooks.jobs import all_jobs
-from cronhooks.schedules.export import build_schedule, get_format
+from tests.exports import BASE, exported_jobs, rendered
 from tests.settings import TOKEN
 from tests.stand_ins import CURL, StandIns
 
-BASE = "https://app.elections.dev"
 API = "https://qstash.upstash.io/v2/schedules/"
-JOBS: dict[str, Any] = {
-    "ee-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "schedule": {"production": "*/5 * * * *", "staging": "*/15 * * * *"},
-    },
-    "mop-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "params": {
-            "delta": {"type": "int", "default": 25, "option": "recently_updated_delta"}
-        },
-        "schedule": "33 23 * * *",
-    },
-    "echo": {
+JOBS: dict[str, Any] = exported_jobs(
+    echo={
         "command": "echo_params",
         "params": {
             "loud": {"type": "bool", "default": True},
@@ -41,9 +29,7 @@ JOBS: dict[str, Any] = {
         },
         "schedule": "0 6 * * 1-5",
     },
-    "paused": {"command": "echo_params", "schedule": "1 1 * * *", "enabled": False},
-    "by-hand": {"command": "echo_params"},
-}
+)
 
 
 @pytest.fixture(autouse=True)
@@ -52,10 +38,7 @@ def registry(settings: Any) -> None:
 
 
 def script(environment: str = "production") -> str:
-    schedule_format = get_format("qstash")
-    return schedule_format.render(
-        build_schedule(schedule_format, all_jobs().values(), environment, BASE)
-    )
+    return rendered("qstash", environment)
 
 
 def requests(arguments: list[list[str]]) -> dict[str, dict[str, Any]]:

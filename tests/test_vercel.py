@@ -13,22 +13,9 @@ from django.core.management import CommandError, call_command
 
 from cronhooks.jobs import all_jobs
 from cronhooks.schedules.export import ExportError, build_schedule, get_format
+from tests.exports import exported_jobs
 
-JOBS: dict[str, Any] = {
-    "ee-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "schedule": {"production": "*/5 * * * *", "staging": "*/15 * * * *"},
-    },
-    "mop-recent": {
-        "command": "uk_create_elections_from_every_election",
-        "params": {
-            "delta": {"type": "int", "default": 25, "option": "recently_updated_delta"}
-        },
-        "schedule": "33 23 * * *",
-    },
-    "paused": {"command": "echo_params", "schedule": "1 1 * * *", "enabled": False},
-    "by-hand": {"command": "echo_params"},
-}
+JOBS: dict[str, Any] = exported_jobs()
 PROJECT = {
     "$schema": "https://openapi.vercel.sh/vercel.json",
     "rewrites": [{"source": "/(.*)", "destination": "/api/index"}],
