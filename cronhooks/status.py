@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from cronhooks.conf import conf
 from cronhooks.jobs import Job, all_jobs
+from cronhooks.jobs.schedule import next_tick
 from cronhooks.liveness import holder_gone, queue_expired
 from cronhooks.models import JobPause, JobRun
 from cronhooks.pauses import open_pauses
@@ -82,7 +83,7 @@ class JobStatus:
     def next_run(self) -> datetime | None:
         if not self.expected or not self.schedule:
             return None
-        return next(CronSim(self.schedule, self.now))
+        return next_tick(self.schedule, self.now)
 
     @property
     def missed_tick(self) -> datetime | None:

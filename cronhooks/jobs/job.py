@@ -8,13 +8,12 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from cronsim import CronSim
 from django.utils.module_loading import import_string
 
 from cronhooks.conf import conf
 from cronhooks.exceptions import InvalidParameters
 from cronhooks.jobs.params import Param
-from cronhooks.jobs.schedule import ANY_ENVIRONMENT
+from cronhooks.jobs.schedule import ANY_ENVIRONMENT, next_tick
 
 DEFAULT_LOCK_TTL = 3600
 DEFAULT_GRACE = 15 * 60
@@ -117,4 +116,4 @@ class Job:
     def next_run(self, after: datetime) -> datetime | None:
         if not self.schedule:
             return None
-        return next(CronSim(self.schedule, after))
+        return next_tick(self.schedule, after)

@@ -78,3 +78,8 @@ def _cron_error(expression: str) -> str | None:
     except CronSimError as error:
         return str(error)
     return None
+
+
+def next_tick(schedule: str, after: datetime) -> datetime:
+    """The first tick of ``schedule`` after ``after``."""
+    return next(CronSim(schedule, after))
